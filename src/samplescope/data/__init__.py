@@ -1,0 +1,6 @@
+"""Samples: the :class:`Dataset` and readers for tables, LibSVM files and data frames."""
+
+from samplescope.data.dataset import Dataset
+from samplescope.data.readers import from_arrays, from_frame, read_libsvm, read_table
+
+__all__ = ["Dataset", "from_arrays", "from_frame", "read_libsvm", "read_table"]

@@ -1,0 +1,64 @@
+"""The model adapter: what a method may ask of a model, declared as capabilities.
+
+A method declares the capabilities it needs (see :data:`CAPABILITIES`); an adapter declares the ones it
+provides. A new model family implements its capabilities once and inherits every method that needs
+only those.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import ClassVar
+
+import numpy as np
+
+from samplescope.data.dataset import Dataset
+from samplescope.objectives.base import Objective
+
+__all__ = ["ModelAdapter", "CAPABILITIES"]
+
+CAPABILITIES: dict[str, str] = {
+    "scores": "raw model scores s(x) for any data",
+    "param_gradients": "per-sample parameter gradients g_i = λ_i ∂s_i/∂θ",
+    "hessian": "the exact Hessian of the regularised training objective",
+    "refit": "retraining on a subset or with new sample weights",
+    "input_gradient": "the score's gradient with respect to the input, ∂s/∂x",
+    "features": "a numeric feature space for distances (KNN)",
+}
+
+
+class ModelAdapter(ABC):
+    """A trained model seen through the quantities importance methods need.
+
+    Attributes:
+        objective: the training loss.
+        capabilities: names from :data:`CAPABILITIES` this adapter provides.
+    """
+
+    capabilities: ClassVar[frozenset[str]] = frozenset()
+    kind: ClassVar[str] = "model"
+    objective: Objective
+
+    @abstractmethod
+    def scores(self, data: Dataset) -> np.ndarray:
+        """Raw scores ``(n,)`` or ``(n, K)``."""
+
+    @abstractmethod
+    def refit(self, data: Dataset) -> "ModelAdapter":
+        """A new adapter retrained with this one's hyper-parameters on ``data`` (its rows and weights)."""
+
+    @abstractmethod
+    def fingerprint(self) -> str:
+        """A short hash of the model's parameters and hyper-parameters."""
+
+    def params(self) -> dict:
+        """Hyper-parameters that define the training objective (for results' metadata)."""
+        return {}
+
+    def losses(self, data: Dataset) -> np.ndarray:
+        """Per-sample loss at the model's parameters."""
+        return self.objective.loss(data.y, self.scores(data), data.group_bounds)
+
+    def check_data(self, data: Dataset) -> None:
+        """Raise a clear error when ``data`` does not fit this model (labels, width)."""
+        self.objective.check_labels(data.y, source=data.name, column=data.label_name)
