@@ -7,7 +7,7 @@
 >>> result.bottom(10)   # the most harmful samples        # doctest: +SKIP
 """
 
-from samplescope.data import Dataset, from_arrays, from_frame, read_libsvm, read_table
+from samplescope.data import Dataset, from_arrays, from_frame, read_any, read_libsvm, read_table
 from samplescope.errors import DataError, MethodError, MissingDependencyError, ModelError, SamplescopeError
 from samplescope.methods import get_method, list_methods, score
 from samplescope.models import ModelAdapter, fit_model, wrap_model
@@ -30,6 +30,7 @@ __all__ = [
     "from_frame",
     "get_method",
     "list_methods",
+    "read_any",
     "read_libsvm",
     "read_table",
     "score",

@@ -26,6 +26,7 @@ class SymmetricSolver:
     def __init__(self, H: np.ndarray, *, rtol: float = 1e-12):
         self.p = H.shape[0]
         self.H = H
+        self._inv: np.ndarray | None = None
         try:
             self._chol = sla.cho_factor(H, lower=True, check_finite=False)
             self.exact = True
@@ -44,12 +45,20 @@ class SymmetricSolver:
             )
 
     def solve(self, B: np.ndarray) -> np.ndarray:
-        """``H⁻¹ B`` (``B`` of shape ``(p,)`` or ``(p, m)``)."""
+        """``H⁻¹ B`` (``B`` of shape ``(p,)`` or ``(p, m)``); many right-hand sides use one GEMM."""
+        if B.ndim == 2 and B.shape[1] > 8 and self.p <= 4096:
+            return self.inverse() @ B
         if self._chol is not None:
             return sla.cho_solve(self._chol, B, check_finite=False)
         return self._vecs @ (self._inv_vals[:, None] * (self._vecs.T @ B)) if B.ndim == 2 else \
             self._vecs @ (self._inv_vals * (self._vecs.T @ B))
 
     def inverse(self) -> np.ndarray:
-        """The explicit (pseudo-)inverse."""
-        return self.solve(np.eye(self.p))
+        """The explicit (pseudo-)inverse (computed once)."""
+        if self._inv is None:
+            if self._chol is not None:
+                inv = sla.cho_solve(self._chol, np.eye(self.p), check_finite=False)
+            else:
+                inv = self._vecs @ (self._inv_vals[:, None] * self._vecs.T)
+            self._inv = 0.5 * (inv + inv.T)
+        return self._inv

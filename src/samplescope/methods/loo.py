@@ -31,7 +31,7 @@ def batch_size(n: int, K: int, budget: float = 2e7) -> int:
 @register("loo", family="loss", requires=("refit",), cost="linear: O(n² p) batched; other models: n refits",
           summary="exact change of the validation loss when the sample is removed (retraining)",
           targets=("validation", "self"), paper="Cook 1977")
-def loo(ctx, *, tol: float = 1e-12, chunk_size: int | None = None):
+def loo(ctx, *, tol: float = 1e-10, chunk_size: int | None = None):
     if isinstance(ctx.model, LinearModel):
         return _linear_loo(ctx, tol, chunk_size)
     return _refit_loo(ctx, chunk_size)

@@ -74,6 +74,7 @@ def chord_solve(model: LinearModel, data: Dataset, W: Callable[[], np.ndarray] |
     Theta = Theta0.copy()
     B, rows, K = Theta.shape
     active = np.arange(B)
+    Wa = W
     reg = model.reg[None, :, None]
     for _ in range(max_iter):
         if len(active) == 0:
@@ -81,8 +82,9 @@ def chord_solve(model: LinearModel, data: Dataset, W: Callable[[], np.ndarray] |
         T = Theta[active]
         S = batch_scores(Xt, T)
         lam = _per_member(model.objective.gradient, data.y, S, K)
-        lam *= (model.c * W[:, active])[:, :, None]
+        lam *= Wa[:, :, None]
         G = np.asarray(Xt.T @ lam.reshape(data.n, -1)).reshape(rows, len(active), K).transpose(1, 0, 2)
+        G *= model.c
         G += reg * T
         step = precondition(G, active)
         if not np.all(np.isfinite(step)):
@@ -90,7 +92,10 @@ def chord_solve(model: LinearModel, data: Dataset, W: Callable[[], np.ndarray] |
         Theta[active] = T - step
         size = np.abs(step).reshape(len(active), -1).max(axis=1)
         scale = 1.0 + np.abs(Theta[active]).reshape(len(active), -1).max(axis=1)
-        active = active[size > tol * scale]
+        keep = size > tol * scale
+        if not keep.all():
+            active = active[keep]
+            Wa = W[:, active]
     for b in active:  # not converged: exact damped Newton from where the chord got to (or the start)
         start = Theta[b] if np.all(np.isfinite(Theta[b])) else Theta0[b]
         Theta[b] = model.solve(data, weights=W[:, b], theta0=start, tol=tol)
