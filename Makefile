@@ -1,0 +1,34 @@
+# samplescope — every set-up step lives here. `make demo` and `make test` work on a fresh machine.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-dev
+
+.PHONY: venv demo test bench bench-quick clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+## the main job on bundled real data (Open Bandit Dataset clicks): scores + HTML report in out/demo
+demo: venv
+	$(BIN)/samplescope demo --out out/demo
+
+## the whole test suite
+test: venv
+	$(BIN)/python -m pytest -q
+
+## benchmarks against the peers (pyDVL, OpenDataVal in their own venvs under .bench/); writes docs/benchmarks.md
+bench: venv
+	bash benchmarks/setup_peers.sh
+	$(BIN)/python benchmarks/run_linear.py --sizes 1000 10000 100000 --out docs/benchmarks.md
+
+bench-quick: venv
+	$(BIN)/python benchmarks/run_linear.py --sizes 1000 --no-peers --out /tmp/samplescope-bench.md
+
+clean:
+	rm -rf out build dist .pytest_cache
