@@ -200,14 +200,15 @@ class Dataset:
         """A short sha256 of features, labels, groups and weights (cached)."""
         if not self._fp:
             h = hashlib.sha256()
-            if sp.issparse(self.X):
-                for a in (self.X.data, self.X.indices, self.X.indptr):
-                    h.update(np.ascontiguousarray(a).tobytes())
-            else:
-                h.update(np.ascontiguousarray(self.X).tobytes())
-            h.update(self.y.tobytes())
+
+            def feed(a):
+                h.update(memoryview(np.ascontiguousarray(a)).cast("B"))
+
+            for a in ((self.X.data, self.X.indices, self.X.indptr) if sp.issparse(self.X) else (self.X,)):
+                feed(a)
+            feed(self.y)
             if self.weight is not None:
-                h.update(self.weight.tobytes())
+                feed(self.weight)
             if self.group is not None:
                 h.update(np.asarray(self.group).astype(str).astype(bytes).tobytes())
             self._fp.append(h.hexdigest()[:16])

@@ -137,9 +137,19 @@ class LinearModel(ModelAdapter):
         return S[:, 0] if self.n_outputs == 1 else S
 
     # ------------------------------------------------------------ quantities
+    def matmul(self, X, M: np.ndarray) -> np.ndarray:
+        """``X̃ M`` without building ``X̃`` (``M`` has ``d + fit_intercept`` rows)."""
+        out = np.asarray(X @ M[: self.n_features])
+        return out + M[self.n_features] if self.fit_intercept else out
+
+    def tmatmul(self, X, L: np.ndarray) -> np.ndarray:
+        """``X̃ᵀ L`` without building ``X̃``."""
+        top = np.asarray(X.T @ L)
+        return np.vstack([top, L.sum(axis=0, keepdims=True)]) if self.fit_intercept else top
+
     def scores(self, data: Dataset, theta: np.ndarray | None = None) -> np.ndarray:
         T = self.theta if theta is None else theta
-        return self.squeeze(np.asarray(self.design(data) @ T))
+        return self.squeeze(self.matmul(data.X, T))
 
     def score_gradients(self, data: Dataset, theta: np.ndarray | None = None) -> np.ndarray:
         """``λ_i = ∂ℓ_i/∂s_i`` as ``(n, K)``."""
@@ -161,8 +171,7 @@ class LinearModel(ModelAdapter):
     def objective_gradient(self, data: Dataset, theta: np.ndarray, weights: np.ndarray) -> np.ndarray:
         """``∇J(Θ)`` as ``(d + 1, K)``."""
         lam = self.score_gradients(data, theta)
-        Xt = self.design(data)
-        return np.asarray(Xt.T @ (self.c * weights[:, None] * lam)) + self.reg[:, None] * theta
+        return self.tmatmul(data.X, self.c * weights[:, None] * lam) + self.reg[:, None] * theta
 
     def hessian(self, data: Dataset, theta: np.ndarray | None = None, weights: np.ndarray | None = None) -> np.ndarray:
         """The exact Hessian of ``J`` at ``Θ``, ``(p, p)`` with ``p = (d + 1)·K``."""
@@ -217,18 +226,18 @@ class LinearModel(ModelAdapter):
         """Gradient of the weighted mean loss ``Σ w_i ℓ_i / Σ w_i`` over ``data``, flat ``(p,)``."""
         w = data.weights
         lam = self.score_gradients(data) * (w / w.sum())[:, None]
-        return np.asarray(self.design(data).T @ lam).ravel()
+        return self.tmatmul(data.X, lam).ravel()
 
     def gradient_dot(self, data: Dataset, v: np.ndarray) -> np.ndarray:
         """``g_i · v`` for every row (``v`` flat ``(p,)``): ``x̃_iᵀ V λ_i``."""
         V = v.reshape(-1, self.n_outputs)
-        return np.sum(np.asarray(self.design(data) @ V) * self.score_gradients(data), axis=1)
+        return np.sum(self.matmul(data.X, V) * self.score_gradients(data), axis=1)
 
     def gradient_sq_norms(self, data: Dataset) -> np.ndarray:
         """``‖g_i‖² = ‖x̃_i‖² ‖λ_i‖²`` (the outer product's norm)."""
-        Xt = self.design(data)
-        xn = np.asarray(Xt.multiply(Xt).sum(axis=1)).ravel() if sp.issparse(Xt) else np.einsum("ij,ij->i", Xt, Xt)
-        return xn * np.sum(self.score_gradients(data) ** 2, axis=1)
+        X = data.X
+        xn = np.asarray(X.multiply(X).sum(axis=1)).ravel() if sp.issparse(X) else np.einsum("ij,ij->i", X, X)
+        return (xn + float(self.fit_intercept)) * np.sum(self.score_gradients(data) ** 2, axis=1)
 
     def gradient_quadratic(self, data: Dataset, solver: SymmetricSolver, chunk: int = 4096) -> np.ndarray:
         """``g_iᵀ H⁻¹ g_i = λ_iᵀ Q_i λ_i`` with ``Q_i = J_iᵀ H⁻¹ J_i`` (leverage blocks)."""
