@@ -87,9 +87,9 @@ def parse_args(argv=None):
     p.add_argument(
         "--bias-scale",
         type=float,
-        default=1e4,
-        help="pydvl influence: scale s of the rescaled bias b = s*beta (default 1e4: "
-        "residual intercept damping lambda/s^2)",
+        default=1e5,
+        help="pydvl influence: scale s of the rescaled bias b = s*beta (default 1e5: "
+        "residual intercept damping lambda/s^2; values change by O(1/s^2))",
     )
     p.add_argument(
         "--odv-precision",
@@ -245,7 +245,8 @@ def pydvl_prepare(method, D, args):
             v = ordered(valuation.result)
             note = (
                 "pyDVL LOOValuation; utility u(S) = sklearn 'neg_log_loss' on the validation "
-                f"set of LogisticRegression(C={C}, tol={args.tol}, max_iter={args.max_iter}) "
+                f"set of LogisticRegression(C={C}, tol={args.tol}, max_iter={args.max_iter}, "
+                f"solver={args.solver}) "
                 "fitted on S; value_i = u(N) - u(N\\{i}) = mean valid log-loss without i - "
                 "mean valid log-loss with all (positive = helpful). values = values_raw."
             )
@@ -369,15 +370,10 @@ def pydvl_prepare(method, D, args):
             random_state=seed,
             n_jobs=None,
         )
-        # pyDVL's point-wise accuracy keeps y_pred's dtype: give float labels so the mean
-        # over out-of-bag estimators is not truncated to integers.
-        ytr_f = ytr.astype(np.float64)
-        train_f = Dataset(Xtr, ytr_f)
-
         def run():
-            bag.fit(Xtr, ytr_f)
+            bag.fit(Xtr, ytr)
             valuation = DataOOBValuation(bag)
-            valuation.fit(train_f)
+            valuation.fit(train)
             v = ordered(valuation.result)
             note = (
                 f"pyDVL DataOOBValuation on sklearn BaggingClassifier({B} x LogisticRegression"
