@@ -28,6 +28,9 @@ def atomic_write(path: str | os.PathLike, write) -> Path:
         raise DataError(f"{path}: cannot write here; directory '{path.parent}' does not exist")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
     os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the file the mode a plain open() would
     try:
         write(tmp)
         os.replace(tmp, path)

@@ -206,15 +206,9 @@ def load_obd(policy: str = "random", campaign: str = "all", *,
 
 
 def _write_atomic(df: pd.DataFrame, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        df.to_parquet(tmp, index=False)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    from samplescope.result import atomic_write
+
+    atomic_write(path, lambda tmp: df.to_parquet(tmp, index=False))
 
 
 def write_obd_files(dir, policy: str = "random", campaign: str = "all", *,

@@ -3,7 +3,7 @@ closed form (Jia et al. 2019, "Efficient Task-Specific Data Valuation for Neares
 
 For one validation point with label y, order the N training points by distance, α_1 (closest) … α_N:
 
-    s_{α_N} = 1[y_{α_N} = y] / N
+    s_{α_N} = 1[y_{α_N} = y] / max(N, K)
     s_{α_j} = s_{α_{j+1}} + (1[y_{α_j} = y] − 1[y_{α_{j+1}} = y]) / K · min(K, j) / j
 
 and average over validation points. The utility is the KNN classifier's likelihood of the right label
@@ -40,7 +40,7 @@ def knn_shapley_values(X_train, y_train, X_valid, y_valid, k: int, *, n_jobs: in
         match = (y_train[order] == y_valid[rows][:, None]).astype(np.float64)
         diff = (match[:, :-1] - match[:, 1:]) * coef
         s = np.empty_like(match)
-        s[:, -1] = match[:, -1] / n
+        s[:, -1] = match[:, -1] / max(n, k)  # = 1[match]/K · P(fewer than K points precede it) = min(K, N)/N
         s[:, :-1] = s[:, -1:] + np.cumsum(diff[:, ::-1], axis=1)[:, ::-1]
         vals = np.empty_like(s)
         np.put_along_axis(vals, order, s, axis=1)
@@ -53,10 +53,12 @@ def knn_shapley_values(X_train, y_train, X_valid, y_valid, k: int, *, n_jobs: in
 
 @register("knn_shapley", family="loss", requires=("features",), cost="O(m n log n), memory O(n) per validation chunk",
           summary="exact Shapley value for a K-nearest-neighbour classifier on the validation set",
-          targets=("validation",), needs_valid=True, tasks=("binary", "multiclass"), weights=False,
+          targets=("knn-utility",), needs_valid=True, tasks=("binary", "multiclass"), weights=False,
           paper="Jia et al. 2019")
 def knn_shapley(ctx, *, k: int = 10):
     if int(k) < 1:
         raise MethodError(f"knn_shapley: k must be >= 1; found {k}")
     t, v = ctx.train, ctx.valid
-    return knn_shapley_values(t.X, t.y, v.X, v.y, int(k), n_jobs=ctx.n_jobs, progress=ctx.progress)
+    tick = (lambda rows: ctx.tick(rows * t.n / v.n)) if ctx.progress is not None else None
+    values = knn_shapley_values(t.X, t.y, v.X, v.y, int(k), n_jobs=ctx.n_jobs, progress=tick)
+    return values, {}, "knn-utility"

@@ -67,6 +67,17 @@ def fit_sklearn(kind: str, train: Dataset, *, C: float = 1.0, alpha: float | Non
                 f"{train.name}: label column '{train.label_name}' must contain at least two classes "
                 f"for model '{kind}'; found only {classes.tolist()}"
             )
+        if not np.array_equal(classes, np.arange(len(classes))):
+            shown = ", ".join(f"{c:g}" for c in classes[:10])
+            raise DataError(
+                f"{train.name}: label column '{train.label_name}' must hold class indices 0..K-1 for model "
+                f"'{kind}' (0/1 for binary); found values {{{shown}{', ...' if len(classes) > 10 else ''}}}"
+            )
+        if kind == "sgd" and len(classes) > 2:
+            raise DataError(
+                f"{train.name}: label column '{train.label_name}' must be 0/1 for model 'sgd' (binary only); "
+                f"found {len(classes)} classes"
+            )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         y = train.y.astype(np.int64) if kind in ("logistic", "sgd") else train.y
@@ -83,8 +94,13 @@ def from_sklearn(est, train: Dataset | None = None) -> LinearModel:
     """
     from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge, SGDClassifier
 
-    check_fitted(est)
     name = type(est).__name__
+    if not isinstance(est, (LogisticRegression, SGDClassifier, Ridge, LinearRegression)):
+        raise ModelError(
+            f"unsupported model {name}; expected LogisticRegression, Ridge, LinearRegression or "
+            "SGDClassifier(loss='log_loss') (trees and torch modules have their own adapters)"
+        )
+    check_fitted(est)
     fit_intercept = bool(getattr(est, "fit_intercept", True))
     coef = np.atleast_2d(np.asarray(est.coef_, dtype=np.float64))
     icpt = np.atleast_1d(np.asarray(est.intercept_, dtype=np.float64)) if fit_intercept else None

@@ -16,6 +16,8 @@ __all__ = ["write_report", "MEANING"]
 MEANING = {
     "validation": "change of the mean validation loss when the sample is removed (positive = helpful)",
     "self": "minus the change of the sample's own loss when it is removed (low = the model needs it to fit itself)",
+    "knn-utility": "Shapley value of the sample in the K-nearest-neighbour classifier's validation accuracy "
+                   "(positive = helpful)",
     "out-of-bag": "score of the sample under bootstrap models that never saw it (low = disagrees with the rest)",
     "none": "unitless score, higher = more useful to keep (low = hard, atypical or mislabeled)",
 }

@@ -1,0 +1,484 @@
+"""The ``samplescope`` command line: score training samples, list methods, inspect a scores file.
+
+Every user error (a :class:`~samplescope.errors.SamplescopeError`, or an unreadable file) ends as one red
+line ``error: <message>`` on stderr with exit status 2; Ctrl-C exits with 130. Anything else is a bug and
+keeps its traceback. The scores file is only ever written by :meth:`ImportanceResult.to_parquet`, atomically.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import json
+import os
+import re
+import threading
+import time
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any, Callable, Optional
+
+import numpy as np
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from samplescope import __version__
+from samplescope.data.readers import TABLE_SUFFIXES, read_any
+from samplescope.errors import SamplescopeError
+from samplescope.methods import get_method, list_methods, score as score_samples
+from samplescope.models import SKLEARN_MODELS, fit_model
+from samplescope.result import ImportanceResult
+
+__all__ = ["app"]
+
+app = typer.Typer(
+    name="samplescope",
+    help="How much each training sample matters to a search or recommendation model.\n\n"
+    "Fit a model on a training file, value every training row with one method, and write the values "
+    "to a Parquet file (positive = the row helps, negative = it hurts). "
+    "Start with [bold]samplescope methods[/bold], then [bold]samplescope score --help[/bold].",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode="rich",
+    pretty_exceptions_enable=False,  # a bug keeps the plain traceback, easy to paste into an issue
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+ModelKind = Enum("ModelKind", {k: k for k in SKLEARN_MODELS}, type=str)
+
+_LOSS_NAMES = {"logloss": "log-loss", "softmax": "cross-entropy", "squared_error": "squared error"}
+_TYPES = {"int": int, "float": float, "str": str, "bool": bool, "None": type(None)}
+
+
+class CLIError(SamplescopeError, ValueError):
+    """A bad command-line value that only the CLI can see (output path, --jobs, --param syntax)."""
+
+
+def _out() -> Console:
+    return Console(highlight=False)
+
+
+def _err() -> Console:
+    return Console(stderr=True, highlight=False)
+
+
+def _guard(fn: Callable) -> Callable:
+    """Turn user errors into ``error: ...`` + exit 2, Ctrl-C into exit 130; leave bugs their traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except SamplescopeError as exc:
+            _fail(str(exc))
+        except OSError as exc:  # FileNotFoundError, PermissionError, IsADirectoryError... on user paths
+            where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+            _fail(f"{where}{exc.strerror or exc}")
+        except KeyboardInterrupt:
+            _err().print(Text("interrupted", style="yellow"))
+            raise typer.Exit(130) from None
+
+    return wrapper
+
+
+def _fail(message: str) -> None:
+    _err().print(Text("error: ", style="bold red") + Text(message, style="red"), soft_wrap=True)
+    raise typer.Exit(2)
+
+
+def _read_user_file(path: Path, **kwargs):
+    """``read_any`` where any ValueError from parsing the file still names the file."""
+    try:
+        return read_any(path, **kwargs)
+    except SamplescopeError:
+        raise
+    except ValueError as exc:
+        raise CLIError(f"{path.name}: could not read the file; found {type(exc).__name__}: {exc}") from None
+
+
+# ------------------------------------------------------------------ option parsing
+def _columns(value: str | None) -> list[str] | None:
+    if value is None:
+        return None
+    cols = [c.strip() for c in value.split(",") if c.strip()]
+    return cols or None
+
+
+def _parse_value(text: str) -> Any:
+    low = text.strip().lower()
+    if low in ("true", "false"):
+        return low == "true"
+    if low in ("none", "null"):
+        return None
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return text
+
+
+def _parse_params(items: list[str], method: str) -> dict[str, Any]:
+    """``KEY=VALUE`` strings → a dict, checked against the method's signature before any work."""
+    fn = get_method(method).fn
+    sig = list(inspect.signature(fn).parameters.values())[1:]
+    accepted = {p.name: p for p in sig}
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or not re.fullmatch(r"[A-Za-z_]\w*", key):
+            raise CLIError(f"--param must be KEY=VALUE (e.g. --param k=3); found {item!r}")
+        if key in out:
+            raise CLIError(f"--param {key} is given twice; expected each parameter once")
+        if key not in accepted:
+            raise CLIError(f"method '{method}' has no parameter '{key}'; "
+                           f"expected one of {sorted(accepted) or '(none)'}")
+        out[key] = _check_type(method, accepted[key], _parse_value(raw), raw)
+    return out
+
+
+def _check_type(method: str, param: inspect.Parameter, value: Any, raw: str) -> Any:
+    ann = param.annotation if isinstance(param.annotation, str) else getattr(param.annotation, "__name__", "")
+    names = [t.strip() for t in str(ann).split("|")]
+    allowed = [_TYPES[t] for t in names if t in _TYPES]
+    if not allowed or len(allowed) != len(names):
+        return value  # unknown annotation: let the method decide
+    if float in allowed and type(value) is int:
+        return float(value) if int not in allowed else value
+    if type(value) in allowed:
+        return value
+    if str in allowed:
+        return raw  # e.g. metric=1 for a text parameter: keep the text
+    raise CLIError(f"--param {param.name}: method '{method}' expects {' or '.join(names)}; found {raw!r}")
+
+
+def _check_out(out: Path, inputs: list[Path]) -> None:
+    if out.suffix.lower() != ".parquet":
+        raise CLIError(f"{out}: output must be a .parquet file; found suffix {out.suffix or '(none)'!r}")
+    if out.is_dir():
+        raise CLIError(f"{out}: output must be a file path; found a directory")
+    parent = out.parent if str(out.parent) else Path(".")
+    if not parent.is_dir():
+        raise CLIError(f"{out}: cannot write here; directory '{parent}' does not exist")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise CLIError(f"{out}: cannot write here; directory '{parent}' is not writable")
+    for p in inputs:
+        if p.exists() and out.exists() and out.resolve() == p.resolve():
+            raise CLIError(f"{out}: output would overwrite the input file; expected another path")
+
+
+def _honour_umask(path: Path) -> None:
+    """``atomic_write`` renames a ``mkstemp`` file (mode 0600); give OUT the mode a plain ``open`` would."""
+    umask = os.umask(0)
+    os.umask(umask)
+    try:
+        os.chmod(path, 0o666 & ~umask)
+    except OSError:  # pragma: no cover - e.g. a filesystem without modes
+        pass
+
+
+# ------------------------------------------------------------------ progress
+class _Progress:
+    """A transient rich progress bar on stderr, shown only when the run lasts more than ``delay`` seconds."""
+
+    def __init__(self, total: int, label: str, delay: float = 1.0):
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        console = _err()
+        self.enabled = console.is_terminal
+        self.total, self.done = total, 0
+        self.bar = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                            TimeElapsedColumn(), console=console, transient=True)
+        self.task = self.bar.add_task(label, total=total)
+        self.lock = threading.Lock()
+        self.started = False
+        self.timer = threading.Timer(delay, self._start) if self.enabled else None
+
+    def _start(self) -> None:
+        with self.lock:
+            if not self.started:
+                self.started = True
+                self.bar.start()
+
+    def __call__(self, k: int) -> None:
+        self.done += int(k)
+        # methods that tick per validation row can pass the training total: fall back to a pulsing bar
+        self.bar.update(self.task, completed=self.done, total=self.total if self.done <= self.total else None)
+
+    def __enter__(self) -> "_Progress":
+        if self.timer is not None:
+            self.timer.daemon = True
+            self.timer.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+        with self.lock:
+            if self.started:
+                self.bar.stop()
+            self.started = True  # a late timer must not start it
+
+
+# ------------------------------------------------------------------ descriptions
+def _meaning(target: str, loss: str | None = None, method: str = "") -> str:
+    loss = _LOSS_NAMES.get(loss or "", loss or "loss")
+    return {
+        "validation": f"change of the mean validation {loss} when the sample is removed; positive = helpful",
+        "self": f"minus the rise of the sample's own {loss} when it is removed from training; "
+                "most negative = the model leans on it most (often mislabeled or atypical)",
+        "out-of-bag": "mean score of the sample under bootstrap models that never saw it; "
+                      "higher = it agrees with the rest of the data",
+        "knn-utility": "Shapley value of the sample in a K-nearest-neighbour classifier's validation utility "
+                       "(share of the K neighbours with the right label); positive = helpful",
+        "none": "unitless score; higher = more useful to keep, lowest = most suspicious",
+    }.get(target, "positive = helpful")
+
+
+def _rows_table(title: str, result: ImportanceResult, rows: np.ndarray, labels: np.ndarray | None) -> Table:
+    table = Table(title=title, title_justify="left", show_edge=False, pad_edge=False)
+    table.add_column("row", justify="right")
+    if result.has_ids:
+        table.add_column("id")
+    if labels is not None:
+        table.add_column("label", justify="right")
+    table.add_column("importance", justify="right")
+    for r in rows:
+        cells = [str(int(r))]
+        if result.has_ids:
+            cells.append(str(result.ids[r]))
+        if labels is not None:
+            cells.append(f"{labels[r]:g}")
+        cells.append(f"{result.values[r]:.6g}")
+        table.add_row(*cells)
+    return table
+
+
+def _print_rows(result: ImportanceResult, top: int, labels: np.ndarray | None = None) -> None:
+    if top <= 0:
+        return
+    con = _out()
+    k = min(top, len(result))
+    order = np.argsort(-result.values, kind="stable")  # same order as ImportanceResult.top / .bottom
+    con.print(_rows_table(f"Most helpful {k}", result, order[:k], labels))
+    con.print(_rows_table(f"Most harmful {k}", result, np.argsort(result.values, kind="stable")[:k], labels))
+
+
+# ------------------------------------------------------------------ commands
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"samplescope {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(version: Annotated[bool, typer.Option("--version", callback=_version_callback, is_eager=True,
+                                               help="Print the version and exit.")] = False) -> None:
+    """How much each training sample matters to a search or recommendation model."""
+
+
+_SCORE_HELP = (
+    "Value every training row with one method and write the scores to a Parquet file.\n\n"
+    "Fits --model on TRAIN, values each row with --method and writes one value per row, in file order "
+    "(positive = the row helps the model, negative = it hurts). With --valid the values refer to the "
+    "validation loss; without it, to each row's own loss or a unitless score (see samplescope methods).\n\n"
+    "Example:\n\n"
+    "  samplescope score train.parquet --valid valid.parquet --label click --id impression_id "
+    "--model logistic --method influence --out scores.parquet"
+)
+
+
+@app.command("score", help=_SCORE_HELP, short_help="Value every training row and write the scores to .parquet.")
+@_guard
+def score_cmd(
+    train: Annotated[Path, typer.Argument(metavar="TRAIN", show_default=False,
+                                          help="Training file: CSV/TSV/Parquet (.gz ok), or LibSVM "
+                                          "(.svm/.libsvm/.txt; label and qid come from the file).")],
+    label: Annotated[Optional[str], typer.Option("--label", "-l", metavar="COL", rich_help_panel="Data",
+                                                 help="Label column (required for tables).")] = None,
+    valid: Annotated[Optional[Path], typer.Option("--valid", metavar="FILE", rich_help_panel="Data",
+                                                  help="Validation file with the same columns, encoded like "
+                                                  "TRAIN; values then refer to the validation loss.")] = None,
+    group: Annotated[Optional[str], typer.Option(metavar="COL", rich_help_panel="Data",
+                                                 help="Query-group column (rows of a group contiguous).")] = None,
+    weight: Annotated[Optional[str], typer.Option(metavar="COL", rich_help_panel="Data",
+                                                  help="Sample-weight column (non-negative).")] = None,
+    id: Annotated[Optional[str], typer.Option("--id", metavar="COL", rich_help_panel="Data",
+                                              help="Unique row-id column, copied to the output.")] = None,
+    features: Annotated[Optional[str], typer.Option(metavar="COLS", rich_help_panel="Data",
+                                                    help="Feature columns, comma-separated \\[default: every "
+                                                    "other column; text columns are one-hot encoded].")] = None,
+    exclude: Annotated[Optional[str], typer.Option(metavar="COLS", rich_help_panel="Data",
+                                                   help="Columns never used as features, comma-separated.")] = None,
+    model: Annotated[ModelKind, typer.Option("--model", metavar="MODEL", show_default=False, case_sensitive=False,
+                                             rich_help_panel="Model",
+                                             help="Model fitted on TRAIN: logistic, ridge, linear or sgd "
+                                             "(log-loss SGD).")] = ...,
+    C: Annotated[Optional[float], typer.Option("--C", metavar="FLOAT", rich_help_panel="Model",
+                                               help="Inverse L2 strength of logistic \\[default: 1.0].")] = None,
+    alpha: Annotated[Optional[float], typer.Option(metavar="FLOAT", min=0.0, rich_help_panel="Model",
+                                                   help="L2 strength of ridge \\[default: 1.0] and sgd "
+                                                   "\\[default: 1e-4].")] = None,
+    no_intercept: Annotated[bool, typer.Option("--no-intercept", rich_help_panel="Model",
+                                               help="Fit without an intercept.")] = False,
+    method: Annotated[str, typer.Option("--method", "-m", metavar="NAME", show_default=False,
+                                        rich_help_panel="Method",
+                                        help="Importance method; list them with: samplescope methods.")] = ...,
+    param: Annotated[Optional[list[str]], typer.Option("--param", "-p", metavar="KEY=VALUE", show_default=False,
+                                                       rich_help_panel="Method",
+                                                       help="Method parameter, repeatable (e.g. --param k=3); "
+                                                       "values are read as int, float, true/false, none or "
+                                                       "text.")] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", metavar="OUT.parquet", show_default=False,
+                                      rich_help_panel="Output",
+                                      help="Scores file to write (atomically): columns row, id (with --id), "
+                                      "importance, and method extras.")] = ...,
+    top: Annotated[int, typer.Option(metavar="K", min=0, rich_help_panel="Output",
+                                     help="Rows in each summary table (0 = none).")] = 5,
+    seed: Annotated[int, typer.Option(metavar="N", rich_help_panel="Run",
+                                      help="Seed of the model (sgd) and of stochastic methods.")] = 0,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", metavar="N", rich_help_panel="Run",
+                                      help="Threads; -1 = all cores.")] = 1,
+    checkpoint: Annotated[Optional[Path], typer.Option(metavar="DIR", rich_help_panel="Run",
+                                                       help="Folder where long runs save finished chunks "
+                                                       "and resume from.")] = None,
+) -> None:
+    # 1. everything that needs no data: fail before reading or fitting anything
+    t0 = time.perf_counter()
+    info = get_method(method)
+    params = _parse_params(param or [], method)
+    if jobs < 1 and jobs != -1:
+        raise CLIError(f"--jobs must be >= 1, or -1 for all cores; found {jobs}")
+    kind = model.value
+    if C is not None and not C > 0:
+        raise CLIError(f"--C must be > 0; found {C}")
+    if C is not None and kind != "logistic":
+        raise CLIError(f"--C applies to --model logistic only; found --model {kind} (use --alpha for ridge/sgd)")
+    if alpha is not None and kind not in ("ridge", "sgd"):
+        raise CLIError(f"--alpha applies to --model ridge or sgd only; found --model {kind}")
+    if info.needs_valid and valid is None:
+        raise CLIError(f"method '{method}' needs a validation set; expected --valid FILE, found none")
+    _check_out(out, [train] + ([valid] if valid is not None else []))
+    if checkpoint is not None and checkpoint.exists() and not checkpoint.is_dir():
+        raise CLIError(f"{checkpoint}: --checkpoint must be a folder; found a file")
+    if label is None and train.name.lower().endswith(TABLE_SUFFIXES):
+        raise CLIError(f"{train.name}: a table needs its label column; expected --label COL, found none")
+
+    # 2. data and model
+    opts = dict(label=label, group=group, weight=weight)
+    train_ds = _read_user_file(train, **opts, id=id, features=_columns(features), exclude=_columns(exclude))
+    valid_ds = None if valid is None else _read_user_file(valid, **opts, encoder=train_ds.encoder)
+    fit_opts: dict[str, Any] = {"fit_intercept": not no_intercept, "seed": seed}
+    if C is not None:
+        fit_opts["C"] = C
+    if alpha is not None:
+        fit_opts["alpha"] = alpha
+    fitted = fit_model(kind, train_ds, **fit_opts)
+
+    # 3. scores, then the one write
+    with _Progress(train_ds.n, f"{method} on {train_ds.n:,} rows") as bar:
+        result = score_samples(method, fitted, train_ds, valid=valid_ds, seed=seed, n_jobs=jobs, progress=bar,
+                               checkpoint_dir=None if checkpoint is None else str(checkpoint), **params)
+    try:
+        result.to_parquet(out)  # atomic: a temporary file renamed over OUT
+        _honour_umask(out)
+    except OSError as exc:
+        raise CLIError(f"{out}: could not write the scores file; found {exc.strerror or exc}") from None
+
+    con = _out()
+    con.print(Text.assemble((method, "bold"), f" ({info.family} family) scored {len(result):,} rows of ",
+                            (train_ds.name, "bold"), f" in {result.seconds:.2f} s ({time.perf_counter() - t0:.2f} s "
+                            "with reading and fitting); wrote ", (str(out), "bold")))
+    meaning = _meaning(result.target, fitted.objective.name, method)
+    con.print(Text.assemble(("target ", "dim"), (result.target, "bold"), ": ", meaning))
+    _print_rows(result, top, train_ds.y)
+
+
+_METHODS_HELP = (
+    "List every importance method: what it measures, what it needs and what it costs.\n\n"
+    "requires: what the model must provide. targets: what the values refer to (validation = change of the "
+    "validation loss, self = the row's own loss, out-of-bag = bootstrap models that never saw the row, "
+    "none = a unitless score). params: the method's --param names and defaults. "
+    "Costs: n training rows, m validation rows, p parameters."
+)
+
+
+@app.command("methods", help=_METHODS_HELP, short_help="List every importance method.")
+@_guard
+def methods_cmd(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    rows = []
+    for m in list_methods():
+        sig = list(inspect.signature(m.fn).parameters.values())[1:]
+        rows.append({"name": m.name, "family": m.family, "requires": sorted(m.requires), "targets": list(m.targets),
+                     "needs_valid": m.needs_valid, "tasks": sorted(m.tasks), "stochastic": m.stochastic,
+                     "weights": m.weights, "cost": m.cost, "summary": m.summary, "paper": m.paper,
+                     "params": {p.name: _json_default(p.default) for p in sig}})
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    table = Table(title=f"{len(rows)} importance methods (use with: samplescope score --method NAME)",
+                  title_justify="left", show_lines=True, expand=False)
+    table.add_column("method", no_wrap=True)
+    table.add_column("what it measures", ratio=1, overflow="fold")
+    table.add_column("needs and costs", ratio=1, overflow="fold")
+    for r in rows:
+        targets = ", ".join(r["targets"]) + (" (needs --valid)" if r["needs_valid"] else "")
+        params = ", ".join(f"{k}={v}" for k, v in r["params"].items()) or "-"
+        what = Text.assemble(r["summary"], "\n", ("targets: ", "dim"), targets)
+        needs = Text.assemble(("requires: ", "dim"), ", ".join(r["requires"]) or "-", "\n",
+                              ("tasks: ", "dim"), ", ".join(r["tasks"]), "\n", ("cost: ", "dim"), r["cost"], "\n",
+                              ("params: ", "dim"), params, "\n", ("paper: ", "dim"), r["paper"] or "-")
+        table.add_row(Text.assemble((r["name"], "bold"), "\n", (r["family"], "dim")), what, needs)
+    _out().print(table)
+
+
+def _json_default(v: Any) -> Any:
+    if v is inspect.Parameter.empty:
+        return None
+    return v if isinstance(v, (int, float, str, bool)) or v is None else repr(v)
+
+
+@app.command("show", short_help="Print a scores file's metadata and its top and bottom rows.")
+@_guard
+def show_cmd(
+    scores: Annotated[Path, typer.Argument(metavar="SCORES.parquet", show_default=False,
+                                           help="A scores file written by samplescope score.")],
+    top: Annotated[int, typer.Option(help="Rows shown in each table (0 = none).", min=0)] = 5,
+) -> None:
+    """Print a scores file's metadata and its most helpful and most harmful rows."""
+    if not scores.exists():
+        raise CLIError(f"{scores}: file not found; expected a scores file written by samplescope")
+    if not scores.is_file():
+        raise CLIError(f"{scores}: expected a file; found a directory or special file")
+    try:
+        result = ImportanceResult.read_parquet(scores)
+    except SamplescopeError:
+        raise
+    except (ValueError, KeyError, TypeError) as exc:
+        raise CLIError(f"{scores}: could not read it as a samplescope scores file; found {type(exc).__name__}: "
+                       f"{exc}") from None
+    meta = result.metadata()
+    v = result.values
+    con = _out()
+    con.print(Text.assemble((str(scores), "bold"), f": {len(result):,} rows scored by ", (meta["method"], "bold"),
+                            f" ({meta['family']} family) in {meta['seconds']:.2f} s"))
+    meaning = _meaning(meta["target"], meta["params"].get("model.objective"), meta["method"])
+    con.print(Text.assemble(("target ", "dim"), (meta["target"], "bold"), ": ", meaning))
+    if len(v):
+        con.print(Text(f"importance: min {v.min():.6g}, median {np.median(v):.6g}, max {v.max():.6g}; "
+                       f"{int((v > 0).sum()):,} positive, {int((v < 0).sum()):,} negative"))
+    params = ", ".join(f"{k}={val}" for k, val in meta["params"].items())
+    con.print(Text(f"params: {params or '-'}"))
+    con.print(Text(f"model {meta['model_fingerprint']}, data {meta['data_fingerprint']}", style="dim"))
+    _print_rows(result, top)
+
+
+@app.command("version")
+def version_cmd() -> None:
+    """Print the samplescope version."""
+    typer.echo(f"samplescope {__version__}")
