@@ -51,7 +51,7 @@ def make_data(n: int, d: int = 30, n_valid: int = 1000, flip: float = 0.1, seed:
     rng = np.random.default_rng(seed)
     w = rng.normal(size=d) / np.sqrt(d) * 2.5
     X = rng.normal(size=(n + n_valid, d))
-    s = X @ w - 3.6
+    s = X @ w - 4.2
     y = (rng.random(n + n_valid) < 1 / (1 + np.exp(-s))).astype(np.int64)
     Xtr, ytr, Xva, yva = X[:n], y[:n].copy(), X[n:], y[n:]
     flipped = np.zeros(n, dtype=bool)

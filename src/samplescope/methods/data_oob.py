@@ -37,7 +37,7 @@ def bootstrap_counts(n: int, n_estimators: int, seed: int, max_samples: float = 
 
 def _metric(model, y, S, metric):
     if metric == "loss":
-        return -batch_losses(model, y, S) if isinstance(model, LinearModel) else -model.objective.loss(y, S)
+        return -batch_losses(model, y, S)  # (n, B); needs only model.objective
     P = S[:, :, 0] > 0 if S.shape[2] == 1 else np.argmax(S, axis=2)
     return (P == y[:, None]).astype(np.float64)
 

@@ -20,7 +20,7 @@ class MethodInfo:
         requires: model capabilities (see ``samplescope.models.CAPABILITIES``).
         cost: time/memory in big-O, n = training rows, m = validation rows, p = parameters.
         summary: one line.
-        targets: what the values can refer to: ``validation``, ``self``, ``out-of-bag``, ``none``.
+        targets: what the values can refer to: ``validation``, ``self``, ``out-of-bag``, ``knn-utility``, ``none``.
         needs_valid: a validation set is mandatory.
         tasks: tasks (objective.task) the method supports.
         stochastic: the result depends on ``seed``.
