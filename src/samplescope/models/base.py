@@ -2,7 +2,19 @@
 
 A method declares the capabilities it needs (see :data:`CAPABILITIES`); an adapter declares the ones it
 provides. A new model family implements its capabilities once and inherits every method that needs
-only those.
+only those. Each capability is a small protocol (``LinearModel`` is the reference implementation):
+
+* ``scores``: ``objective``, ``scores(data) -> (n,) | (n, K)``, ``losses(data)``.
+* ``param_gradients`` (per-sample ``g_i = ∇_θ ℓ_i``, never materialised as n×p):
+  ``loss_scale(data) -> (n,)`` (factor of ``ℓ_i`` in the training objective, e.g. ``c·w_i``),
+  ``mean_gradient(data) -> (p,)`` (gradient of the weighted mean loss over ``data``),
+  ``gradient_dot(data, v) -> (n,)`` (``g_i · v``), ``gradient_sq_norms(data) -> (n,)``.
+* ``hessian``: ``at_optimum(train) -> adapter``, ``hessian_solver(train)`` returning an object with
+  ``solve(B)`` (``H⁻¹B``) and ``p``, ``hessian(train) -> (p, p)`` where affordable,
+  ``gradient_quadratic(data, solver) -> (n,)`` (``g_iᵀ H⁻¹ g_i``).
+* ``refit``: ``refit(data) -> adapter`` honouring ``data``'s rows and weights, same hyper-parameters.
+* ``input_gradient``: ``input_gradient() -> (d, K)`` for linear scorers.
+* ``features``: the numeric feature space of ``data.X`` is meaningful for distances.
 """
 
 from __future__ import annotations
@@ -54,6 +66,10 @@ class ModelAdapter(ABC):
     def params(self) -> dict:
         """Hyper-parameters that define the training objective (for results' metadata)."""
         return {}
+
+    def at_optimum(self, train: Dataset) -> "ModelAdapter":
+        """The model at the exact optimum of its objective on ``train`` (itself when there is no such notion)."""
+        return self
 
     def losses(self, data: Dataset) -> np.ndarray:
         """Per-sample loss at the model's parameters."""
