@@ -23,7 +23,7 @@ FILES = Path(obd.__file__).parent / "files" / "obd"
 def test_public_names():
     assert sorted(datasets.__all__) == sorted(
         ["OBD_CAMPAIGNS", "OBD_CTR_FEATURES", "OBD_POLICIES", "load_obd", "obd_frame", "obd_pooled",
-         "write_obd_files"]
+         "write_obd_files", "load_lambdarank_example", "load_mslr_5k"]
     )
 
 
