@@ -2,7 +2,9 @@
 
 Parametrised over :data:`samplescope.methods.REGISTRY`, so a method is tested here the moment it
 registers. A check is skipped only where the method's own metadata says it does not apply
-(``stochastic``, ``weights``, ``needs_valid``, ``tasks``, ``targets``).
+(``stochastic``, ``weights``, ``needs_valid``, ``tasks``, ``targets``). Methods that need what the linear
+adapter cannot give (``tree_structure``) run every check on a small LightGBM booster instead, and every
+method also meets a booster once (:func:`test_every_method_on_a_booster_runs_or_refuses_cleanly`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from sklearn.linear_model import LogisticRegression, Ridge
 import samplescope as ss
 from samplescope.errors import MethodError
 from samplescope.methods import REGISTRY, get_method, list_methods
+from samplescope.models import LinearModel
 from samplescope.result import ImportanceResult
 from tolerances import CONTRACT, close
 
@@ -33,12 +36,34 @@ def run(name, model, train, valid=None, **kw):
 
 
 @pytest.fixture(scope="module")
-def data():
+def linear_data():
     from conftest import make_problem
 
     train, valid = make_problem("binary", n=30, n_valid=12, ids=True, seed=7)
     model = ss.fit_model("logistic", train, C=1.0)
     return train, valid, model.at_optimum(train)
+
+
+TREE = dict(n_estimators=3, num_leaves=4, min_data_in_leaf=3, min_data_in_bin=1, learning_rate=0.3, lambda_l2=0.5)
+
+
+@pytest.fixture(scope="module")
+def tree_data():
+    from conftest import make_problem
+
+    train, valid = make_problem("binary", n=30, n_valid=12, ids=True, seed=7)
+    return train, valid, ss.fit_model("lightgbm", train, **TREE)
+
+
+def linear_can_run(name: str) -> bool:
+    return REGISTRY[name].requires <= LinearModel.capabilities
+
+
+@pytest.fixture
+def data(request, linear_data, tree_data):
+    """The linear problem, or the booster for methods the linear adapter cannot run."""
+    name = request.node.callspec.params.get("name")
+    return linear_data if name is None or linear_can_run(name) else tree_data
 
 
 def test_registry_is_complete_and_described():
@@ -70,7 +95,7 @@ def test_values_shape_metadata_and_ids(data, name):
     meta = r.metadata()
     assert {"method", "family", "target", "params", "model_fingerprint", "data_fingerprint"} <= set(meta)
     assert meta["method"] == name and meta["target"] == r.target and meta["positive_means"] == "helpful"
-    assert meta["params"]["seed"] == 0 and meta["params"]["model.model"] == "logistic"
+    assert meta["params"]["seed"] == 0 and meta["params"]["model.model"] == model.params()["model"]
     assert r.model_fingerprint == model.fingerprint() and r.data_fingerprint == train.fingerprint()
     # aligned to the dataset's ids, in row order
     assert r.has_ids
@@ -126,7 +151,8 @@ def test_weight_two_equals_duplicated_row(data, name):
     weighted = ss.from_arrays(train.X, train.y, weight=w)
     rows = np.r_[np.arange(train.n), j]
     dup = ss.from_arrays(train.X[rows], train.y[rows])
-    m = model.with_theta(model.optimum(weighted))  # the model trained with the weight = with the duplicate
+    # the model trained with the weight = with the duplicate (a booster keeps its trees: only the data changes)
+    m = model.with_theta(model.optimum(weighted)) if isinstance(model, LinearModel) else model
     a = run(name, m, weighted, valid).values
     b = run(name, m, dup, valid).values
     others = np.arange(train.n) != j
@@ -163,6 +189,15 @@ def test_inputs_are_not_mutated(data, name):
     info = REGISTRY[name]
     weight = np.linspace(0.5, 2.0, train.n) if info.weights else None
     t = ss.from_arrays(train.X.copy(), train.y.copy(), weight=weight, ids=train.ids.copy())
+    if not linear_can_run(name):
+        booster = ss.fit_model("lightgbm", t, **TREE).booster
+        text = booster.model_to_string()
+        before = [a.copy() for a in (t.X, t.y, t.weights, t.ids, valid.X, valid.y)]
+        run(name, booster, t, valid)
+        for x, y in zip(before, (t.X, t.y, t.weights, t.ids, valid.X, valid.y)):
+            np.testing.assert_array_equal(x, y)
+        assert booster.model_to_string() == text
+        return
     est = LogisticRegression(C=1.0, tol=1e-10, max_iter=1000).fit(t.X, t.y.astype(int), sample_weight=weight)
     before = [a.copy() for a in (t.X, t.y, t.weights, t.ids, valid.X, valid.y, est.coef_, est.intercept_)]
     params = copy.deepcopy(est.get_params())
@@ -198,6 +233,10 @@ def others():
 def test_multiclass_and_ridge_models(others, name, task):
     est, train, valid = others[task]
     info = REGISTRY[name]
+    if not linear_can_run(name):
+        with pytest.raises(MethodError, match=f"method '{name}' needs .* from the model, which LinearModel does not"):
+            ss.score(name, est, train, valid=valid)
+        return
     if task not in info.tasks:
         with pytest.raises(MethodError, match=f"method '{name}' supports tasks"):
             ss.score(name, est, train, valid=valid)
@@ -208,6 +247,28 @@ def test_multiclass_and_ridge_models(others, name, task):
         r = run(name, est, train, v)
         assert r.values.shape == (train.n,) and np.all(np.isfinite(r.values))
         assert r.target in info.targets
+
+
+@pytest.mark.parametrize("name", METHODS)
+def test_every_method_on_a_booster_runs_or_refuses_cleanly(tree_data, name):
+    """Every method on a LightGBM booster: values in the declared targets, or a MethodError naming the gap."""
+    train, valid, model = tree_data
+    info = REGISTRY[name]
+    missing = info.requires - model.capabilities
+    if missing:
+        with pytest.raises(MethodError, match=f"method '{name}' needs .* from the model, which LightGBMModel does not"):
+            ss.score(name, model, train, valid=valid)
+        return
+    for v in (valid, None):
+        if v is None and info.needs_valid:
+            continue
+        try:
+            r = run(name, model, train, v)
+        except MethodError as exc:  # refused by the method itself (e.g. a default that needs a Hessian)
+            assert "needs" in str(exc) and "\n" not in str(exc)
+            return
+        assert r.values.shape == (train.n,) and np.all(np.isfinite(r.values))
+        assert r.target in info.targets and r.params["model.model"] == "lightgbm"
 
 
 # ------------------------------------------------------------------ execution: chunks, threads, checkpoints

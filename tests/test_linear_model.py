@@ -132,7 +132,7 @@ def test_fit_model_kinds(problem):
     close(r.theta, r.optimum(reg_train), {"atol": 1e-10})
     lin = fit_model("linear", reg_train, fit_intercept=False)
     assert lin.alpha == 0.0 and not lin.fit_intercept
-    expected = r"unsupported model 'tree'; expected one of \['logistic', 'ridge', 'linear', 'sgd'\]"
+    expected = r"unsupported model 'tree'; expected one of \['logistic', 'ridge', 'linear', 'sgd', 'linear_ranker'"
     with pytest.raises(ModelError, match=expected):
         fit_model("tree", train)
     one = from_arrays(np.ones((3, 1)), [1, 1, 1], name="one.csv")

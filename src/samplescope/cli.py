@@ -28,7 +28,7 @@ from samplescope import __version__
 from samplescope.data.readers import TABLE_SUFFIXES, read_any
 from samplescope.errors import SamplescopeError
 from samplescope.methods import get_method, list_methods, score as score_samples
-from samplescope.models import SKLEARN_MODELS, fit_model
+from samplescope.models import MODEL_FAMILIES, SKLEARN_MODELS, fit_model
 from samplescope.result import ImportanceResult
 
 __all__ = ["app"]
@@ -399,7 +399,7 @@ def score_cmd(
 
 _METHODS_HELP = (
     "List every importance method: what it measures, what it needs and what it costs.\n\n"
-    "requires: what the model must provide. targets: what the values refer to (validation = change of the "
+    "models: the model families that provide what it requires. requires: what the model must provide. targets: what the values refer to (validation = change of the "
     "validation loss, self = the row's own loss, out-of-bag = bootstrap models that never saw the row, "
     "none = a unitless score). params: the method's --param names and defaults. "
     "Costs: n training rows, m validation rows, p parameters."
@@ -417,6 +417,7 @@ def methods_cmd(
         rows.append({"name": m.name, "family": m.family, "requires": sorted(m.requires), "targets": list(m.targets),
                      "needs_valid": m.needs_valid, "tasks": sorted(m.tasks), "stochastic": m.stochastic,
                      "weights": m.weights, "cost": m.cost, "summary": m.summary, "paper": m.paper,
+                     "models": [k for k, caps in MODEL_FAMILIES.items() if m.requires <= caps],
                      "params": {p.name: _json_default(p.default) for p in sig}})
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
@@ -430,7 +431,8 @@ def methods_cmd(
         targets = ", ".join(r["targets"]) + (" (needs --valid)" if r["needs_valid"] else "")
         params = ", ".join(f"{k}={v}" for k, v in r["params"].items()) or "-"
         what = Text.assemble(r["summary"], "\n", ("targets: ", "dim"), targets)
-        needs = Text.assemble(("requires: ", "dim"), ", ".join(r["requires"]) or "-", "\n",
+        needs = Text.assemble(("models: ", "dim"), ", ".join(r["models"]) or "-", "\n",
+                              ("requires: ", "dim"), ", ".join(r["requires"]) or "-", "\n",
                               ("tasks: ", "dim"), ", ".join(r["tasks"]), "\n", ("cost: ", "dim"), r["cost"], "\n",
                               ("params: ", "dim"), params, "\n", ("paper: ", "dim"), r["paper"] or "-")
         table.add_row(Text.assemble((r["name"], "bold"), "\n", (r["family"], "dim")), what, needs)
@@ -514,3 +516,7 @@ def demo_cmd(
 def version_cmd() -> None:
     """Print the samplescope version."""
     typer.echo(f"samplescope {__version__}")
+
+
+from samplescope import cli_actions  # noqa: E402,F401
+from samplescope import cli_select  # noqa: E402,F401

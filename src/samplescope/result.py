@@ -2,6 +2,8 @@
 
 Values are aligned to the training rows (``row`` 0..n-1, and the dataset's ``id`` when it has one);
 they are never re-sorted. Positive = the sample helps (lowers the target loss); negative = harmful.
+With ``unit="query"`` there is one value per query group instead, in the groups' order of appearance
+(``row`` = group index, ``id`` = the group id).
 """
 
 from __future__ import annotations
@@ -57,7 +59,9 @@ class ImportanceResult:
         model_fingerprint, data_fingerprint: hashes of the model and the training data.
         seconds: wall time of the estimate.
         has_ids: whether ``ids`` came from the data (written as column ``id``).
-        extras: optional per-sample columns (e.g. the raw, unoriented score).
+        extras: optional per-sample columns (e.g. the raw, unoriented score; ``group`` for grouped data).
+        unit: what one value is about: ``document`` (a training row) or ``query`` (a whole query group;
+            ``ids`` are then the group ids).
     """
 
     values: np.ndarray
@@ -71,12 +75,14 @@ class ImportanceResult:
     seconds: float = 0.0
     has_ids: bool = False
     extras: dict = field(default_factory=dict)
+    unit: str = "document"
 
     def __len__(self) -> int:
         return len(self.values)
 
     def __repr__(self) -> str:
-        return (f"ImportanceResult(method={self.method!r}, target={self.target!r}, n={len(self)}, "
+        unit = "" if self.unit == "document" else f", unit={self.unit!r}"
+        return (f"ImportanceResult(method={self.method!r}, target={self.target!r}{unit}, n={len(self)}, "
                 f"mean={np.mean(self.values):.4g}, seconds={self.seconds:.3g})")
 
     def metadata(self) -> dict:
@@ -84,7 +90,7 @@ class ImportanceResult:
         return {"method": self.method, "family": self.family, "target": self.target,
                 "params": _jsonable(self.params), "model_fingerprint": self.model_fingerprint,
                 "data_fingerprint": self.data_fingerprint, "seconds": self.seconds,
-                "positive_means": "helpful"}
+                "positive_means": "helpful", "unit": self.unit}
 
     def to_pandas(self):
         """A DataFrame with columns ``row``, [``id``], ``importance`` and any extras, in row order."""
@@ -130,7 +136,7 @@ class ImportanceResult:
         return cls(values=df["importance"].to_numpy(), ids=df["id"].to_numpy() if has_ids else df["row"].to_numpy(),
                    method=m["method"], family=m["family"], target=m["target"], params=m["params"],
                    model_fingerprint=m["model_fingerprint"], data_fingerprint=m["data_fingerprint"],
-                   seconds=m["seconds"], has_ids=has_ids, extras=extras)
+                   seconds=m["seconds"], has_ids=has_ids, extras=extras, unit=m.get("unit", "document"))
 
     def top(self, k: int = 10):
         """The ``k`` most helpful samples (highest values), as a DataFrame."""

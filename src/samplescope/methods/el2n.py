@@ -17,7 +17,7 @@ from samplescope.methods.registry import register
 
 @register("el2n", family="gradient", requires=("scores",), cost="O(n) after one forward pass",
           summary="minus the norm of the error p − y (prediction error vector)", targets=("none",), weights=False,
-          paper="Paul et al. 2021")
+          paper="Paul et al. 2021", tasks=("binary", "regression", "multiclass", "ranking"), units=("document", "query"), aggregate="mean")
 def el2n(ctx):
     m = ctx.model
     lam = m.objective.gradient(ctx.train.y, m.scores(ctx.train), ctx.train.group_bounds)

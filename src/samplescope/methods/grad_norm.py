@@ -16,7 +16,7 @@ from samplescope.methods.registry import register
 
 @register("grad_norm", family="gradient", requires=("param_gradients",), cost="O(n p)",
           summary="minus the norm of the sample's parameter gradient (GraNd)", targets=("none",),
-          paper="Paul et al. 2021")
+          paper="Paul et al. 2021", tasks=("binary", "regression", "multiclass", "ranking"), units=("document", "query"), aggregate="mean")
 def grad_norm(ctx):
     w = ctx.train.weights
     norm = w * np.sqrt(ctx.model.gradient_sq_norms(ctx.train))

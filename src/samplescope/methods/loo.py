@@ -11,6 +11,13 @@ Newton estimate (Woodbury-downdated Hessian) and iterate the Newton–chord upda
 Hessian fixed (:mod:`samplescope.models.linear_batch`); each iteration is two matrix products for the
 whole batch, members that do not converge fall back to full damped Newton. Batches run on threads and
 are checkpointed. Other models: one warm-started ``refit`` per sample, in parallel.
+
+Query groups (``unit="query"``): ``θ̂_{-q}`` is retrained without every row of group ``q`` (weights 0), and the
+self target is the group's own weighted loss ``L_q = Σ_{i∈q} w_i ℓ_i``. Ranking objectives
+(``unit="document"``): removing document ``i`` removes it from its query (its pairs, its softmax mass, its
+rank position; weight 0 == row removed, see :mod:`samplescope.objectives.ranking`), and the self target is
+the document's share of its query's loss. Linear models do both in batches as above, preconditioned by
+the exact rank-``m`` downdate of the query's Hessian block (:class:`~samplescope.models.linear_batch.GroupLeaveOut`).
 """
 
 from __future__ import annotations
@@ -20,7 +27,14 @@ import numpy as np
 from samplescope.execution.local import chunk_ranges, map_chunks
 from samplescope.methods.registry import register
 from samplescope.models.linear import LinearModel
-from samplescope.models.linear_batch import LeaveOut, chord_solve, mean_target_losses, own_losses
+from samplescope.models.linear_batch import (
+    GroupLeaveOut,
+    LeaveOut,
+    chord_solve,
+    mean_target_losses,
+    own_group_losses,
+    own_losses,
+)
 
 
 def batch_size(n: int, K: int, budget: float = 2e7) -> int:
@@ -30,11 +44,47 @@ def batch_size(n: int, K: int, budget: float = 2e7) -> int:
 
 @register("loo", family="loss", requires=("refit",), cost="linear: O(n² p) batched; other models: n refits",
           summary="exact change of the validation loss when the sample is removed (retraining)",
-          targets=("validation", "self"), paper="Cook 1977")
+          targets=("validation", "self"), paper="Cook 1977",
+          tasks=("binary", "regression", "multiclass", "ranking"), units=("document", "query"))
 def loo(ctx, *, tol: float = 1e-10, chunk_size: int | None = None):
     if isinstance(ctx.model, LinearModel):
+        if ctx.unit == "query" or ctx.model.grouped:
+            return _linear_group_loo(ctx, tol, chunk_size)
         return _linear_loo(ctx, tol, chunk_size)
     return _refit_loo(ctx, chunk_size)
+
+
+def _linear_group_loo(ctx, tol, chunk_size):
+    """Batched refits without a document of a ranking query, or without a whole group."""
+    train, valid = ctx.train, ctx.valid
+    glo = GroupLeaveOut(ctx.model, train, ctx.unit)
+    m = glo.model
+    theta = m.theta
+    if valid is not None:
+        base = mean_target_losses(m, valid, theta[None])[0]
+    elif ctx.unit == "query":
+        base_own = own_group_losses(m, train, np.arange(glo.n_members), np.repeat(theta[None], glo.n_members, 0))
+    else:
+        base_own = m.losses(train)
+
+    def run(idx):
+        blocks = glo.blocks(idx)
+        Theta0 = theta[None] + glo.newton_steps(idx, blocks)
+
+        def precondition(G, active):
+            return glo.downdated_solve(G, blocks.take(active))
+
+        Theta = chord_solve(m, train, glo.weights(idx), Theta0, precondition, tol=tol)
+        if valid is not None:
+            return mean_target_losses(m, valid, Theta) - base
+        own = own_group_losses(m, train, idx, Theta) if ctx.unit == "query" else own_losses(m, train, idx, Theta)
+        return -(own - base_own[idx])
+
+    per_member = train.n + glo.max_group * (glo.rows + glo.max_group)
+    size = chunk_size or batch_size(per_member, glo.K)
+    parts = map_chunks(run, chunk_ranges(glo.n_members, size), n_jobs=ctx.n_jobs, progress=ctx.progress,
+                       checkpoint=ctx.checkpoint())
+    return np.concatenate(parts)
 
 
 def _linear_loo(ctx, tol, chunk_size):
@@ -71,24 +121,33 @@ def _linear_loo(ctx, tol, chunk_size):
 def _refit_loo(ctx, chunk_size):
     model, train, valid = ctx.model, ctx.train, ctx.valid
     w = train.weights
+    b = train.group_bounds
+    by_group = ctx.unit == "query"
+    members = len(b) - 1 if by_group else train.n
     if valid is not None:
         base = model.objective.mean_loss(valid.y, model.scores(valid), valid.weight, valid.group_bounds)
     else:
-        base_own = model.losses(train)
+        base_losses = model.losses(train)
+
+    def own(losses, k):  # a document's loss, or a group's weighted loss Σ_{i∈q} w_i ℓ_i
+        return float(np.dot(losses[b[k]:b[k + 1]], w[b[k]:b[k + 1]])) if by_group else losses[k]
 
     def run(idx):
         out = np.empty(len(idx))
-        for b, i in enumerate(idx):
+        for j, k in enumerate(idx):
             wi = w.copy()
-            wi[i] = 0.0
+            if by_group:
+                wi[b[k]:b[k + 1]] = 0.0
+            else:
+                wi[k] = 0.0
             refit = model.refit(train.with_weight(wi))
             if valid is not None:
-                out[b] = refit.objective.mean_loss(valid.y, refit.scores(valid), valid.weight, valid.group_bounds) - base
+                out[j] = refit.objective.mean_loss(valid.y, refit.scores(valid), valid.weight, valid.group_bounds) - base
             else:
-                out[b] = -(refit.losses(train)[i] - base_own[i])
+                out[j] = -(own(refit.losses(train), k) - own(base_losses, k))
         return out
 
-    size = chunk_size or max(1, train.n // (8 * max(1, ctx.n_jobs)))
-    parts = map_chunks(run, chunk_ranges(train.n, size), n_jobs=ctx.n_jobs, progress=ctx.progress,
+    size = chunk_size or max(1, members // (8 * max(1, ctx.n_jobs)))
+    parts = map_chunks(run, chunk_ranges(members, size), n_jobs=ctx.n_jobs, progress=ctx.progress,
                        checkpoint=ctx.checkpoint())
     return np.concatenate(parts)

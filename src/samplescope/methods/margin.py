@@ -8,7 +8,8 @@ Multiclass (label ``y``, strongest competitor ``j* = argmax_{j≠y} s_j``):
 the distance to the boundary between the label's class and its closest rival, in feature units,
 in any dimension. Positive when the sample lies on its label's side (correctly classified), negative
 on the wrong side; larger = further inside its class = safer to keep. For models that are not linear
-the first-order distance ``|f(x)| / ‖∇ₓ f‖`` takes the place of ``‖w‖``.
+the first-order distance ``|f(x)| / ‖∇ₓ f‖`` takes the place of ``‖w‖`` (with the adapter's per-sample
+``input_gradients``: the torch adapter's, with respect to the float input rows).
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from samplescope.methods.registry import register
 def margin(ctx):
     m, data = ctx.model, ctx.train
     s = m.scores(data)
+    if hasattr(m, "input_gradients"):  # not linear: per-sample ∂s/∂x, (n, d) or (n, d, K)
+        return _first_order(s, m.input_gradients(data), data.y), {}, "none"
     W = m.input_gradient()  # (d, K)
     tiny = np.finfo(float).tiny
     if s.ndim == 1:
@@ -36,3 +39,15 @@ def margin(ctx):
     diff = s[rows, y] - s[rows, j]
     norms = np.linalg.norm(W[:, :, None] - W[:, None, :], axis=0)  # (K, K) pairwise ‖w_a − w_b‖
     return diff / np.maximum(norms[y, j], tiny), {}, "none"
+
+
+def _first_order(s: np.ndarray, G: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """``(2y − 1) s_i / ‖∇ₓ s_i‖`` or ``(s_y − s_j*) / ‖∇ₓ(s_y − s_j*)‖`` with per-sample gradients ``G``."""
+    tiny = np.finfo(float).tiny
+    if s.ndim == 1:
+        return (2 * y - 1) * s / np.maximum(np.linalg.norm(G, axis=1), tiny)
+    rows, y = np.arange(len(s)), y.astype(np.int64)
+    rival = s.copy()
+    rival[rows, y] = -np.inf
+    j = np.argmax(rival, axis=1)
+    return (s[rows, y] - s[rows, j]) / np.maximum(np.linalg.norm(G[rows, :, y] - G[rows, :, j], axis=1), tiny)

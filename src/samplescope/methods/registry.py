@@ -27,6 +27,13 @@ class MethodInfo:
         weights: honours sample weights (weight 2 = a duplicated row).
         fn: ``fn(ctx, **params) -> values | (values, extras)``.
         paper: reference.
+        pairwise: optional ``pairwise(ctx, targets, *, kind="loss", **params) -> (n_target, n_train)``
+            attributions (see ``samplescope.methods.pairwise``), or ``None``.
+        units: what one value is about: ``document`` (a row) and/or ``query`` (a whole query group).
+        aggregate: how ``unit="query"`` values are made: ``native`` (the method reads ``ctx.unit`` and returns
+            one value per group), ``sum`` (the sum of the group's document values: exact for values additive in
+            the sample's term of the objective, e.g. first-order changes of a validation loss; refused for a
+            ``self`` target), or ``mean`` (the mean over the group's documents, a documented summary).
     """
 
     name: str
@@ -41,6 +48,9 @@ class MethodInfo:
     stochastic: bool = False
     weights: bool = True
     paper: str = ""
+    pairwise: Callable | None = field(default=None, repr=False)
+    units: tuple = ("document",)
+    aggregate: str = "native"
 
 
 REGISTRY: dict[str, MethodInfo] = {}
@@ -48,15 +58,20 @@ REGISTRY: dict[str, MethodInfo] = {}
 
 def register(name: str, *, family: str, requires: tuple = (), cost: str, summary: str, targets: tuple,
              needs_valid: bool = False, tasks: tuple = ("binary", "regression", "multiclass"),
-             stochastic: bool = False, weights: bool = True, paper: str = ""):
+             stochastic: bool = False, weights: bool = True, paper: str = "",
+             pairwise: Callable | None = None, units: tuple = ("document",), aggregate: str = "native"):
     """Decorator registering a method function under ``name``."""
+    if aggregate not in ("native", "sum", "mean") or not set(units) <= {"document", "query"}:
+        raise ValueError(f"method '{name}': units must be from ('document', 'query') and aggregate one of "
+                         f"native/sum/mean; found units={units!r}, aggregate={aggregate!r}")
 
     def deco(fn):
         if name in REGISTRY:
             raise ValueError(f"method '{name}' is registered twice")
         REGISTRY[name] = MethodInfo(name=name, family=family, requires=frozenset(requires), cost=cost,
                                     summary=summary, targets=tuple(targets), fn=fn, needs_valid=needs_valid,
-                                    tasks=frozenset(tasks), stochastic=stochastic, weights=weights, paper=paper)
+                                    tasks=frozenset(tasks), stochastic=stochastic, weights=weights, paper=paper,
+                                    pairwise=pairwise, units=tuple(units), aggregate=aggregate)
         return fn
 
     return deco

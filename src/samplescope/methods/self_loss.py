@@ -14,6 +14,6 @@ from samplescope.methods.registry import register
 
 @register("self_loss", family="loss", requires=("scores",), cost="O(n) after one forward pass",
           summary="minus the model's loss on the sample itself", targets=("none",), weights=True,
-          tasks=("binary", "regression", "multiclass"), paper="baseline")
+          tasks=("binary", "regression", "multiclass", "ranking"), paper="baseline", units=("document", "query"), aggregate="sum")
 def self_loss(ctx):
     return -ctx.model.losses(ctx.train), {}, "none"

@@ -15,6 +15,9 @@ only those. Each capability is a small protocol (``LinearModel`` is the referenc
 * ``refit``: ``refit(data) -> adapter`` honouring ``data``'s rows and weights, same hyper-parameters.
 * ``input_gradient``: ``input_gradient() -> (d, K)`` for linear scorers.
 * ``features``: the numeric feature space of ``data.X`` is meaningful for distances.
+* ``tree_structure`` (boosted trees, ``TreeEnsemble`` in ``models/trees.py``): ``leaves(data) -> (n, T)``,
+  ``rounds(data)`` (per-round raw scores, gradients, hessians), ``outputs(t)`` (leaf values),
+  ``learning_rate``, ``reg_lambda``, ``leaf_output(G, H)`` (the Newton formula), ``leaf_slope(t)``.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ CAPABILITIES: dict[str, str] = {
     "refit": "retraining on a subset or with new sample weights",
     "input_gradient": "the score's gradient with respect to the input, ∂s/∂x",
     "features": "a numeric feature space for distances (KNN)",
+    "tree_structure": "boosted trees: leaf indices per tree, per-round gradients and hessians, Newton leaf values",
 }
 
 

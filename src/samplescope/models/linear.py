@@ -19,6 +19,19 @@ Parameters are flattened row-major, index ``j·K + k``. For softmax the loss is 
 constant to every class of an unpenalised row; those directions ``u_j`` are added to the Hessian as
 ``s·u_j u_jᵀ`` before factorising, which leaves every solve with a right-hand side orthogonal to them
 (every gradient is) unchanged.
+
+Ranking (``objective.grouped``): a linear ranker scores documents ``s_i = x_iᵀw`` and is trained on the sum of
+its query groups' losses, ``J(w) = c Σ_q L_q(s_q; w_q) + ½ α‖w‖²`` (:mod:`samplescope.objectives.ranking`).
+The loss couples the documents of a query, so
+
+* the objective's ``gradient``/``loss`` receive the sample weights (``w_i λ_i = ∂L/∂s_i``; a weight-0 row is
+  absent from its query), and ``g_i = x̃_i λ_i`` still sums, weighted, to the query's gradient;
+* the Hessian is ``H = c Σ_q X̃_qᵀ A_q X̃_q + diag(α)`` with ``A_q`` the query's dense score-space Hessian block
+  (``objective.hessian_blocks``: exact for RankNet/ListNet, the frozen-weight Gauss–Newton form for LambdaRank);
+* an intercept is not identifiable (every ranking loss ignores a shift of all scores of a query): it is
+  a flat direction, filled in like softmax's, and stays where it starts;
+* for LambdaRank (``objective.smooth`` false) the Newton line search compares surrogate values with the
+  |ΔNDCG| weights frozen at the current iterate.
 """
 
 from __future__ import annotations
@@ -94,8 +107,11 @@ class LinearModel(ModelAdapter):
         return r
 
     def params(self) -> dict:
-        return {"model": self.name, "c": self.c, "alpha": self.alpha, "fit_intercept": self.fit_intercept,
-                "objective": self.objective.name}
+        out = {"model": self.name, "c": self.c, "alpha": self.alpha, "fit_intercept": self.fit_intercept,
+               "objective": self.objective.name}
+        if hasattr(self.objective, "params"):  # ranking objectives: sigmoid, truncation level, ...
+            out.update({f"objective.{k}": v for k, v in self.objective.params().items()})
+        return out
 
     def with_theta(self, theta: np.ndarray) -> "LinearModel":
         """A copy with other parameters (same objective and hyper-parameters)."""
@@ -111,7 +127,17 @@ class LinearModel(ModelAdapter):
             raise DataError(
                 f"{data.name}: the model expects {self.n_features} feature columns; found {data.n_features}"
             )
+        if self.grouped:
+            self.objective.check_groups(data.group_bounds, n=data.n, source=data.name, column=data.group_name)
         super().check_data(data)
+
+    @property
+    def grouped(self) -> bool:
+        """The objective couples the documents of a query group (ranking)."""
+        return bool(getattr(self.objective, "grouped", False))
+
+    def _wkw(self, weights: np.ndarray) -> dict:
+        return {"weight": weights} if self.grouped else {}
 
     def design(self, data: Dataset):
         """``X̃ = [X, 1]`` (dense or CSR like ``X``)."""
@@ -151,10 +177,17 @@ class LinearModel(ModelAdapter):
         T = self.theta if theta is None else theta
         return self.squeeze(self.matmul(data.X, T))
 
-    def score_gradients(self, data: Dataset, theta: np.ndarray | None = None) -> np.ndarray:
-        """``λ_i = ∂ℓ_i/∂s_i`` as ``(n, K)``."""
-        lam = self.objective.gradient(data.y, self.scores(data, theta), data.group_bounds)
+    def score_gradients(self, data: Dataset, theta: np.ndarray | None = None,
+                        weights: np.ndarray | None = None) -> np.ndarray:
+        """``λ_i = ∂ℓ_i/∂s_i`` as ``(n, K)`` (ranking: per unit weight, under ``weights``, default the data's)."""
+        kw = self._wkw(self.effective_weights(data) if weights is None else weights)
+        lam = self.objective.gradient(data.y, self.scores(data, theta), data.group_bounds, **kw)
         return lam.reshape(data.n, self.n_outputs)
+
+    def losses(self, data: Dataset, theta: np.ndarray | None = None) -> np.ndarray:
+        """Per-sample loss ``ℓ_i`` (ranking: the document's share of its query's loss, per unit weight)."""
+        kw = self._wkw(self.effective_weights(data))
+        return self.objective.loss(data.y, self.scores(data, theta), data.group_bounds, **kw)
 
     def param_gradients(self, data: Dataset, theta: np.ndarray | None = None) -> np.ndarray:
         """Dense per-sample gradients ``g_i = x̃_i ⊗ λ_i`` as ``(n, p)`` (unweighted ℓ_i). Memory n·p."""
@@ -163,14 +196,18 @@ class LinearModel(ModelAdapter):
         lam = self.score_gradients(data, theta)
         return (Xt[:, :, None] * lam[:, None, :]).reshape(data.n, -1)
 
-    def objective_value(self, data: Dataset, theta: np.ndarray, weights: np.ndarray) -> float:
-        """``J(Θ)`` for the given sample weights."""
-        loss = self.objective.loss(data.y, self.scores(data, theta), data.group_bounds)
+    def objective_value(self, data: Dataset, theta: np.ndarray, weights: np.ndarray,
+                        at: np.ndarray | None = None) -> float:
+        """``J(Θ)`` for the given sample weights (``at``: parameters where LambdaRank's weights are frozen)."""
+        kw = self._wkw(weights)
+        if at is not None and self.grouped and not getattr(self.objective, "smooth", True):
+            kw["at"] = self.scores(data, at)
+        loss = self.objective.loss(data.y, self.scores(data, theta), data.group_bounds, **kw)
         return float(self.c * np.dot(weights, loss) + 0.5 * np.sum(self.reg[:, None] * theta**2))
 
     def objective_gradient(self, data: Dataset, theta: np.ndarray, weights: np.ndarray) -> np.ndarray:
         """``∇J(Θ)`` as ``(d + 1, K)``."""
-        lam = self.score_gradients(data, theta)
+        lam = self.score_gradients(data, theta, weights)
         return self.tmatmul(data.X, self.c * weights[:, None] * lam) + self.reg[:, None] * theta
 
     def hessian(self, data: Dataset, theta: np.ndarray | None = None, weights: np.ndarray | None = None) -> np.ndarray:
@@ -178,6 +215,13 @@ class LinearModel(ModelAdapter):
         T = self.theta if theta is None else theta
         w = self.effective_weights(data) if weights is None else weights
         Xt = self.design(data)
+        if self.grouped:  # c X̃ᵀ A X̃ with A block diagonal over the query groups (weights inside A)
+            A = self.objective.hessian_blocks(data.y, self.scores(data, T), data.group_bounds, weight=w)
+            M = Xt.T @ np.asarray((A @ Xt).toarray() if sp.issparse(Xt) else A @ Xt)
+            H = self.c * np.asarray(M)
+            H = 0.5 * (H + H.T)
+            H[np.diag_indices_from(H)] += self.reg
+            return H
         A = self.objective.hessian(data.y, self.scores(data, T), data.group_bounds)
         K, rows = self.n_outputs, T.shape[0]
         A = A.reshape(data.n, K, K) if K > 1 else A.reshape(data.n, 1, 1)
@@ -197,6 +241,10 @@ class LinearModel(ModelAdapter):
         """Orthonormal directions along which the softmax objective is flat, ``(p, m)``."""
         K, rows = self.n_outputs, self.theta.shape[0]
         if K == 1:
+            if self.grouped and self.fit_intercept:  # a ranking loss ignores a shift of every score
+                U = np.zeros((rows, 1))
+                U[-1, 0] = 1.0
+                return U
             return np.zeros((rows, 0))
         free = np.flatnonzero(self.reg == 0)
         U = np.zeros((rows * K, len(free)))
@@ -239,6 +287,26 @@ class LinearModel(ModelAdapter):
         xn = np.asarray(X.multiply(X).sum(axis=1)).ravel() if sp.issparse(X) else np.einsum("ij,ij->i", X, X)
         return (xn + float(self.fit_intercept)) * np.sum(self.score_gradients(data) ** 2, axis=1)
 
+    def group_gradients(self, data: Dataset) -> np.ndarray:
+        """``G_q = Σ_{i∈q} c w_i g_i`` for every query group (order of ``data.group_bounds``), ``(n_groups, p)``.
+
+        ``G_q`` is the gradient of the group's term of ``J``, ``c ∇_θ L_q``: removing the group moves the optimum
+        by ``H⁻¹ G_q`` to first order.
+        """
+        b = data.group_bounds
+        if b is None:
+            raise DataError(f"{data.name}: expected query groups (column '{data.group_name}'); found none")
+        n, K = data.n, self.n_outputs
+        lam = self.score_gradients(data) * self.loss_scale(data)[:, None]  # (n, K)
+        Z = sp.csr_matrix((np.ones(n), (np.repeat(np.arange(len(b) - 1), np.diff(b)), np.arange(n))),
+                          shape=(len(b) - 1, n))
+        Xt = self.design(data)
+        out = np.empty((len(b) - 1, Xt.shape[1], K))
+        for k in range(K):
+            M = Z @ (Xt.multiply(lam[:, k:k + 1]).tocsr() if sp.issparse(Xt) else Xt * lam[:, k:k + 1])
+            out[:, :, k] = M.toarray() if sp.issparse(M) else np.asarray(M)
+        return out.reshape(len(b) - 1, -1)
+
     def gradient_quadratic(self, data: Dataset, solver: SymmetricSolver, chunk: int = 4096) -> np.ndarray:
         """``g_iᵀ H⁻¹ g_i = λ_iᵀ Q_i λ_i`` with ``Q_i = J_iᵀ H⁻¹ J_i`` (leverage blocks)."""
         K, Xt, lam = self.n_outputs, self.design(data), self.score_gradients(data)
@@ -265,15 +333,19 @@ class LinearModel(ModelAdapter):
         """Exact minimiser of ``J`` by damped Newton from a warm start; returns ``Θ``."""
         w = self.effective_weights(data) if weights is None else weights
         T = (self.theta if theta0 is None else theta0).copy()
+        frozen = self.grouped and not getattr(self.objective, "smooth", True)
         f = self.objective_value(data, T, w)
         for _ in range(max_iter):
+            if frozen:  # LambdaRank: compare surrogate values with the |ΔNDCG| weights frozen at T
+                f = self.objective_value(data, T, w, at=T)
             G = self.objective_gradient(data, T, w)
             step = self.hessian_solver(data, T, w).solve(G.ravel()).reshape(T.shape)
             t = 1.0
             while True:
                 T_new = T - t * step
-                f_new = self.objective_value(data, T_new, w)
-                if f_new <= f + 1e-4 * t * -np.sum(G * step) or t < 1e-10:
+                f_new = self.objective_value(data, T_new, w, at=T if frozen else None)
+                # Armijo, up to the round-off of J itself (near the optimum J cannot resolve the decrease)
+                if f_new <= f + 1e-4 * t * -np.sum(G * step) + 1e-14 * (1.0 + abs(f)) or t < 1e-10:
                     break
                 t *= 0.5
             T, f = T_new, f_new

@@ -5,7 +5,9 @@ per-sample losses ``ℓ_i``, score-space gradients ``λ_i = ∂ℓ_i/∂s_i`` an
 Pointwise objectives treat every row as its own group; ranking objectives receive the query-group
 boundaries (``bounds``: start offsets plus ``n``) and return, per document, its share of the group loss
 and the group-loss derivative with respect to that document's score. Sample weights are applied by the
-caller (``weight * loss``), so one interface serves pointwise, pairwise and listwise losses.
+caller (``weight * loss``), so one interface serves pointwise, pairwise and listwise losses; a grouped
+objective also receives the weights (``weight=``), because a document's pairs depend on its partners'
+weights, and still returns per-unit-weight values (:mod:`samplescope.objectives.ranking`).
 
 Single-output objectives use ``s`` of shape ``(n,)`` and return gradients ``(n,)`` and hessians ``(n,)``;
 multi-output objectives (softmax over K classes) use ``(n, K)`` scores, ``(n, K)`` gradients and
