@@ -43,53 +43,83 @@ _KEEP_BYTES = 2**29
           targets=("validation", "self"), tasks=("binary", "regression", "multiclass", "ranking"),
           stochastic=True, paper="Park et al. 2023", units=("document", "query"), aggregate="sum")
 def trak(ctx, *, proj_dim: int = 2048, projector: str = "rademacher", damping: float = 0.0):
+    total = np.zeros(ctx.train.n)
+    stages = ensemble(ctx.model, ctx.seed, proj_dim, projector, damping)
+    for m, P in stages:
+        solve, z, stored = kernel(m, [ctx.train], ctx.valid, P, damping, keep=True)
+        total += values(m, ctx.train, P, solve, z, stored[0])
+    return total / len(stages)
+
+
+def ensemble(model, seed: int, proj_dim: int, projector: str, damping: float) -> list:
+    """``[(model at checkpoint t, its projector), ...]`` — the checkpoints, or the model itself."""
     if projector not in PROJECTORS:
         raise MethodError(f"trak: projector must be one of {list(PROJECTORS)}; found {projector!r}")
     if int(proj_dim) < 1:
         raise MethodError(f"trak: proj_dim must be >= 1; found {proj_dim}")
     if not (np.isfinite(damping) and damping >= 0):
         raise MethodError(f"trak: damping must be a finite number >= 0; found {damping}")
-    m = ctx.model
-    models = [mt for mt, _ in m.checkpoint_models()] if hasattr(m, "checkpoint_models") else []
-    total = np.zeros(ctx.train.n)
-    for t, mt in enumerate(models or [m]):
+    models = [mt for mt, _ in model.checkpoint_models()] if hasattr(model, "checkpoint_models") else []
+    out = []
+    for t, mt in enumerate(models or [model]):
         p = _n_params(mt)
         kind = "identity" if int(proj_dim) >= p else projector
-        P = Projector(p, int(proj_dim), seed=ctx.seed * 1_000_003 + t, kind=kind)
-        total += _one(mt, ctx.train, ctx.valid, P, float(damping))
-    return total / max(1, len(models))
+        out.append((mt, Projector(p, int(proj_dim), seed=seed * 1_000_003 + t, kind=kind)))
+    return out
+
+
+def _curvature(m, data):
+    """The weighted score-space curvature ``c w_i A_i``: ``(n, K, K)`` blocks, or for a ranking objective the
+    sparse block-diagonal ``(n, n)`` of its query blocks (weights inside)."""
+    obj, S = m.objective, m.scores(data)
+    if obj.grouped:
+        return m.c * obj.hessian_blocks(data.y, S, data.group_bounds, weight=data.weights).tocsr()
+    K = obj.n_outputs
+    return obj.hessian(data.y, S, data.group_bounds).reshape(data.n, K, K) * m.loss_scale(data)[:, None, None]
+
+
+def _lambda(m, data) -> np.ndarray:
+    """``λ_i`` per unit weight, ``(n, K)``."""
+    obj = m.objective
+    kw = {"weight": data.weight} if obj.grouped and data.weight is not None else {}
+    return obj.gradient(data.y, m.scores(data), data.group_bounds, **kw).reshape(data.n, -1)
+
+
+def kernel(m, chunks, valid, P: Projector, damping: float, keep: bool = False):
+    """Pass 1 over the training chunks (each with whole query groups): ``M``, its solver, ``z = M⁻¹ Pᵀ∇L_valid``
+    (``None`` without validation data) and, with ``keep`` (and below 512 MB), each chunk's ``Ψ`` blocks."""
+    M = _regulariser(_decay(m) + damping, P)
+    stored = []
+    for data in chunks:
+        A = _curvature(m, data)
+        keep = keep and data.n * m.objective.n_outputs * P.k * 8 <= _KEEP_BYTES
+        blocks = []
+        for s, e, psi in _projected(m, data, P):
+            if m.objective.grouped:
+                M += psi[:, 0].T @ (A[s:e, s:e] @ psi[:, 0])
+            else:
+                M += np.einsum("bki,bkl,blj->ij", psi, A[s:e], psi)
+            blocks.append((s, e, psi))
+        stored.append(blocks if keep else None)
+    solve = _solver(M)
+    z = solve(P.project(m.mean_gradient(valid)[None])[0]) if valid is not None else None
+    return solve, z, stored
+
+
+def values(m, data, P: Projector, solve, z, blocks=None) -> np.ndarray:
+    """Pass 2 on one chunk: ``c w_i φ_iᵀ z`` or ``−c w_i φ_iᵀ M⁻¹ φ_i``."""
+    lam = _lambda(m, data)
+    out = np.empty(data.n)
+    for s, e, psi in blocks if blocks is not None else _projected(m, data, P):
+        phi = np.einsum("bkj,bk->bj", psi, lam[s:e])
+        out[s:e] = phi @ z if z is not None else -np.einsum("bj,jb->b", phi, solve(phi.T))
+    return m.loss_scale(data) * out
 
 
 def _one(m, train, valid, P: Projector, damping: float) -> np.ndarray:
     """``τ`` for one model and one projection (see the module docstring)."""
-    obj = m.objective
-    S = m.scores(train)
-    kw = {"weight": train.weight} if obj.grouped and train.weight is not None else {}
-    lam = obj.gradient(train.y, S, train.group_bounds, **kw).reshape(train.n, -1)
-    K = lam.shape[1]
-    scale = m.loss_scale(train)
-    if obj.grouped:  # the query's dense score-space Hessian block (weights inside), c Ψ_qᵀ A_q Ψ_q
-        Aq = m.c * obj.hessian_blocks(train.y, S, train.group_bounds, weight=train.weights).tocsr()
-    else:
-        A = obj.hessian(train.y, S, train.group_bounds).reshape(train.n, K, K) * scale[:, None, None]
-    keep = train.n * K * P.k * 8 <= _KEEP_BYTES
-    M = _regulariser(_decay(m) + damping, P)
-    stored = []
-    for s, e, psi in _projected(m, train, P):
-        if obj.grouped:
-            M += psi[:, 0].T @ (Aq[s:e, s:e] @ psi[:, 0])
-        else:
-            M += np.einsum("bki,bkl,blj->ij", psi, A[s:e], psi)
-        if keep:
-            stored.append((s, e, psi))
-    solve = _solver(M)
-    target = P.project(m.mean_gradient(valid)[None])[0] if valid is not None else None
-    z = solve(target) if target is not None else None
-    out = np.empty(train.n)
-    for s, e, psi in (stored if keep else _projected(m, train, P)):
-        phi = np.einsum("bkj,bk->bj", psi, lam[s:e])
-        out[s:e] = phi @ z if z is not None else -np.einsum("bj,jb->b", phi, solve(phi.T))
-    return scale * out
+    solve, z, stored = kernel(m, [train], valid, P, damping, keep=True)
+    return values(m, train, P, solve, z, stored[0])
 
 
 def _solver(M: np.ndarray):
