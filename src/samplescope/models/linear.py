@@ -81,6 +81,8 @@ class LinearModel(ModelAdapter):
         self.name = name
         self.estimator = estimator
         self._optimum: dict[str, np.ndarray] = {}
+        self._opt_solvers: dict = {}  # Hessian factorisation at the optimum, per training-data fingerprint
+        self._solvers: dict = {}  # Hessian factorisation at this model's own Θ, per data fingerprint
 
     # ----------------------------------------------------------------- shapes
     @property
@@ -228,14 +230,27 @@ class LinearModel(ModelAdapter):
         H4 = np.empty((rows, K, rows, K))
         for k in range(K):
             for l in range(k, K):
-                d = self.c * w * A[:, k, l]
-                M = Xt.T @ (Xt.multiply(d[:, None]) if sp.issparse(Xt) else Xt * d[:, None])
-                M = M.toarray() if sp.issparse(M) else np.asarray(M)
+                M = self._gram(data.X, self.c * w * A[:, k, l])
                 H4[:, k, :, l] = M
                 H4[:, l, :, k] = M.T
         H = H4.reshape(rows * K, rows * K)
         H[np.diag_indices_from(H)] += np.repeat(self.reg, K)
         return H
+
+    def _gram(self, X, d: np.ndarray) -> np.ndarray:
+        """``X̃ᵀ diag(d) X̃`` without building ``X̃`` (a symmetric rank-k update when ``d ≥ 0``)."""
+        if sp.issparse(X):
+            XtDX = (X.T @ X.multiply(d[:, None])).toarray()
+        elif np.all(d >= 0):
+            Xs = X * np.sqrt(d)[:, None]
+            XtDX = Xs.T @ Xs
+        else:
+            XtDX = X.T @ (X * d[:, None])
+        if not self.fit_intercept:
+            return np.asarray(XtDX)
+        cross = np.asarray(X.T @ d).ravel()
+        top = np.hstack([XtDX, cross[:, None]])
+        return np.vstack([top, np.append(cross, d.sum())[None, :]])
 
     def null_directions(self) -> np.ndarray:
         """Orthonormal directions along which the softmax objective is flat, ``(p, m)``."""
@@ -255,6 +270,8 @@ class LinearModel(ModelAdapter):
     def hessian_solver(self, data: Dataset, theta: np.ndarray | None = None,
                        weights: np.ndarray | None = None) -> SymmetricSolver:
         """Factorised Hessian (with softmax's flat directions filled in)."""
+        if theta is None and weights is None and data.fingerprint() in self._solvers:
+            return self._solvers[data.fingerprint()]
         H = self.hessian(data, theta, weights)
         U = self.null_directions()
         if U.shape[1]:
@@ -324,22 +341,45 @@ class LinearModel(ModelAdapter):
         return out
 
     def at_optimum(self, data: Dataset) -> "LinearModel":
-        """This model with its parameters moved to the exact optimum of ``J`` on ``data``."""
-        return self.with_theta(self.optimum(data))
+        """This model with its parameters moved to the exact optimum of ``J`` on ``data``.
+
+        The copy knows it is optimal on ``data``: its ``optimum(data)`` is itself, and its
+        ``hessian_solver(data)`` reuses the factorisation of the last Newton step.
+        """
+        T = self.optimum(data)
+        m = self.with_theta(T)
+        key = data.fingerprint()
+        m._optimum[key] = T
+        if self._opt_solvers.get(key) is not None:
+            m._solvers[key] = self._opt_solvers[key]
+        return m
 
     # ----------------------------------------------------------------- refit
     def solve(self, data: Dataset, weights: np.ndarray | None = None, theta0: np.ndarray | None = None, *,
               tol: float = 1e-12, max_iter: int = 100) -> np.ndarray:
         """Exact minimiser of ``J`` by damped Newton from a warm start; returns ``Θ``."""
+        return self._newton(data, weights, theta0, tol=tol, max_iter=max_iter)[0]
+
+    def _newton(self, data: Dataset, weights, theta0, *, tol: float, max_iter: int):
+        """Damped Newton; returns ``Θ`` and the factorised Hessian of the last full step.
+
+        Stops when a step is below ``tol`` (relative), or when a full Newton step is below 1e-8: Newton's
+        quadratic convergence puts the next step near 1e-16, so the optimum is reached to round-off.
+        """
         w = self.effective_weights(data) if weights is None else weights
         T = (self.theta if theta0 is None else theta0).copy()
         frozen = self.grouped and not getattr(self.objective, "smooth", True)
         f = self.objective_value(data, T, w)
+        solver = None
         for _ in range(max_iter):
             if frozen:  # LambdaRank: compare surrogate values with the |ΔNDCG| weights frozen at T
                 f = self.objective_value(data, T, w, at=T)
             G = self.objective_gradient(data, T, w)
-            step = self.hessian_solver(data, T, w).solve(G.ravel()).reshape(T.shape)
+            solver = self.hessian_solver(data, T, w)
+            step = solver.solve(G.ravel()).reshape(T.shape)
+            scale = 1.0 + np.max(np.abs(T))
+            if np.max(np.abs(step)) <= tol * scale:
+                break
             t = 1.0
             while True:
                 T_new = T - t * step
@@ -349,17 +389,20 @@ class LinearModel(ModelAdapter):
                     break
                 t *= 0.5
             T, f = T_new, f_new
-            if np.max(np.abs(t * step)) <= tol * (1.0 + np.max(np.abs(T))):
+            size = np.max(np.abs(t * step))
+            if size <= tol * scale or (t == 1.0 and size <= 1e-8 * scale and not frozen):
                 break
         if self.n_outputs > 1 and self.fit_intercept:
             T[-1] -= T[-1].mean()  # canonical softmax intercepts (the loss ignores a common shift)
-        return T
+        return T, solver
 
     def optimum(self, data: Dataset) -> np.ndarray:
         """The exact optimum of ``J`` on ``data`` (cached per dataset fingerprint)."""
         key = data.fingerprint()
         if key not in self._optimum:
-            self._optimum[key] = self.solve(data)
+            T, solver = self._newton(data, None, None, tol=1e-12, max_iter=100)
+            self._optimum[key] = T
+            self._opt_solvers[key] = solver
         return self._optimum[key]
 
     def refit(self, data: Dataset) -> "LinearModel":
