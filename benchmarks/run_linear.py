@@ -177,6 +177,9 @@ def main(argv=None):
         "process; `seconds` is the valuation only (imports and data loading excluded), peak RSS is the process "
         "peak. Quality columns use the same data for every library: Spearman with exact leave-one-out "
         "(validation log-loss) and ROC-AUC of ranking the 10 % flipped training labels lowest.",
+        "", "Other sections, each written by its own script in the same `make bench`: "
+        "[trees and ranking](benchmarks-trees.md) (`benchmarks/run_trees.py`), "
+        "[deep models](benchmarks-torch.md) (`benchmarks/run_torch.py`).",
         "", "## Targets of the foundation issue", "", *[f"- {c}" for c in checks], "",
         "## Gradient and margin throughput (1,000,000 rows × 50 features, in-process)", "",
         "| method | seconds | rows / s |", "|---|---:|---:|",
