@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: venv demo test bench bench-quick clean
+.PHONY: venv demo test bench bench-trees bench-quick clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,13 @@ test: venv
 bench: venv
 	bash benchmarks/setup_peers.sh
 	$(BIN)/python benchmarks/run_linear.py --sizes 1000 10000 100000 --out docs/benchmarks.md
+	$(MAKE) bench-trees
+
+## trees and ranking: fidelity vs tree-influence (own venv .bench/venv-treeinf), MSLR ranking effect, 1M-row scale;
+## writes docs/benchmarks-trees.md
+bench-trees: venv
+	bash benchmarks/setup_tree_peers.sh
+	$(BIN)/python benchmarks/run_trees.py --out docs/benchmarks-trees.md
 
 bench-quick: venv
 	$(BIN)/python benchmarks/run_linear.py --sizes 1000 --no-peers --out /tmp/samplescope-bench.md

@@ -28,7 +28,7 @@ from samplescope import __version__
 from samplescope.data.readers import TABLE_SUFFIXES, read_any
 from samplescope.errors import SamplescopeError
 from samplescope.methods import get_method, list_methods, score as score_samples
-from samplescope.models import MODEL_FAMILIES, SKLEARN_MODELS, fit_model
+from samplescope.models import MODEL_FAMILIES, SKLEARN_MODELS, TREE_MODELS, fit_model, load_model
 from samplescope.result import ImportanceResult
 
 __all__ = ["app"]
@@ -48,7 +48,8 @@ app = typer.Typer(
 
 ModelKind = Enum("ModelKind", {k: k for k in SKLEARN_MODELS}, type=str)
 
-_LOSS_NAMES = {"logloss": "log-loss", "softmax": "cross-entropy", "squared_error": "squared error"}
+_LOSS_NAMES = {"logloss": "log-loss", "softmax": "cross-entropy", "squared_error": "squared error",
+               "lambdarank": "LambdaRank loss", "ranknet": "RankNet loss", "listnet": "ListNet loss"}
 _TYPES = {"int": int, "float": float, "str": str, "bool": bool, "None": type(None)}
 
 
@@ -153,6 +154,99 @@ def _check_type(method: str, param: inspect.Parameter, value: Any, raw: str) -> 
     if str in allowed:
         return raw  # e.g. metric=1 for a text parameter: keep the text
     raise CLIError(f"--param {param.name}: method '{method}' expects {' or '.join(names)}; found {raw!r}")
+
+
+# ------------------------------------------------------------------ boosted trees (--model lightgbm|xgboost|FILE)
+_UNITS = ("document", "query")
+# set through their own options, never through --model-param
+_RESERVED_MODEL_PARAMS = {"objective": "--objective", "seed": "--seed", "random_state": "--seed"}
+
+
+def _model_file(model: str, kind: str) -> Path | None:
+    """``--model PATH``: an existing file that is not a model name (names win over files in the folder)."""
+    if kind in SKLEARN_MODELS or kind in TREE_MODELS or kind.startswith("torch:"):
+        return None
+    path = Path(model).expanduser()
+    if path.is_dir():
+        raise CLIError(f"{model}: --model must be a model name or a model file; found a directory")
+    return path if path.is_file() else None
+
+
+def _parse_model_params(items: list[str]) -> dict[str, Any]:
+    """``--model-param KEY=VALUE`` strings → booster parameters (values typed like --param)."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or not re.fullmatch(r"[A-Za-z_]\w*", key):
+            raise CLIError(f"--model-param must be KEY=VALUE (e.g. --model-param num_leaves=31); found {item!r}")
+        if key in out:
+            raise CLIError(f"--model-param {key} is given twice; expected each parameter once")
+        if key in _RESERVED_MODEL_PARAMS:
+            raise CLIError(f"--model-param {key}: set it with {_RESERVED_MODEL_PARAMS[key]}; "
+                           "expected another booster parameter")
+        out[key] = _parse_value(raw)
+    return out
+
+
+def _check_lightgbm_params(params: dict[str, Any]) -> None:
+    """Unknown LightGBM parameter names are an error (LightGBM itself only warns and ignores them)."""
+    try:
+        from lightgbm.basic import _ConfigAliases
+
+        known = set(_ConfigAliases._get_all_param_aliases())
+        known |= {a for names in _ConfigAliases._get_all_param_aliases().values() for a in names}
+    except Exception:  # pragma: no cover - lightgbm missing or its private table moved: let LightGBM decide
+        return
+    unknown = sorted(k for k in params if k not in known and k not in ("n_estimators", "num_boost_round"))
+    if unknown:
+        import difflib
+
+        hints = [f"{k} (did you mean {close[0]}?)" if (close := difflib.get_close_matches(k, known, n=1)) else k
+                 for k in unknown]
+        raise CLIError(f"--model-param: LightGBM has no parameter(s) {', '.join(hints)}; expected LightGBM "
+                       "parameter names or n_estimators")
+
+
+def _tree_options(kind: str, objective: str | None, model_params: dict[str, Any], no_intercept: bool) -> None:
+    """Checks of the tree options that need no data."""
+    tree = kind in TREE_MODELS or kind == "file"
+    if not tree:
+        if objective is not None or model_params:
+            used = "--objective" if objective is not None else "--model-param"
+            raise CLIError(f"{used} applies to --model lightgbm, xgboost or a model file; found --model {kind}")
+        return
+    if no_intercept:
+        raise CLIError(f"--no-intercept applies to linear models; found --model {kind}")
+    if kind == "file" and objective is not None:
+        raise CLIError("--objective applies to --model lightgbm or xgboost; a model file holds its own objective")
+    if kind == "lightgbm":
+        _check_lightgbm_params(model_params)
+
+
+def _tree_model(kind: str, path: Path | None, train_ds, objective: str | None, model_params: dict[str, Any],
+                seed: int):
+    """Fit a booster on the training data, or read a native model file (never a pickle)."""
+    if kind == "file":
+        if model_params:  # XGBoost files hold no training parameters; LightGBM refuses them (one line)
+            return load_model(path, train_ds, params=model_params)
+        return load_model(path, train_ds)
+    if kind == "xgboost":
+        import warnings
+
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            fitted = fit_model(kind, train_ds, objective=objective, seed=seed, **model_params)
+        unused = [str(w.message) for w in caught if "not used" in str(w.message)]
+        if unused:
+            found = re.findall(r'"(\w+)"', unused[0]) or [unused[0].strip()[:120]]
+            raise CLIError(f"--model-param: XGBoost did not use {', '.join(found)}; expected XGBoost parameter "
+                           "names or n_estimators")
+        for w in caught:
+            if "not used" not in str(w.message):
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        return fitted
+    return fit_model(kind, train_ds, objective=objective, seed=seed, **model_params)
 
 
 def _check_out(out: Path, inputs: list[Path]) -> None:
@@ -285,9 +379,11 @@ _SCORE_HELP = (
     "Fits --model on TRAIN, values each row with --method and writes one value per row, in file order "
     "(positive = the row helps the model, negative = it hurts). With --valid the values refer to the "
     "validation loss; without it, to each row's own loss or a unitless score (see samplescope methods).\n\n"
-    "Example:\n\n"
+    "Examples:\n\n"
     "  samplescope score train.parquet --valid valid.parquet --label click --id impression_id "
-    "--model logistic --method influence --out scores.parquet"
+    "--model logistic --method influence --out scores.parquet\n\n"
+    "  samplescope score train.svm --valid test.svm --model lightgbm --objective lambdarank "
+    "--model-param num_leaves=31 --model-param n_estimators=100 --method boostin --unit query --out q.parquet"
 )
 
 
@@ -313,10 +409,13 @@ def score_cmd(
                                                     "other column; text columns are one-hot encoded].")] = None,
     exclude: Annotated[Optional[str], typer.Option(metavar="COLS", rich_help_panel="Data",
                                                    help="Columns never used as features, comma-separated.")] = None,
-    model: Annotated[ModelKind, typer.Option("--model", metavar="MODEL", show_default=False, case_sensitive=False,
-                                             rich_help_panel="Model",
-                                             help="Model fitted on TRAIN: logistic, ridge, linear or sgd "
-                                             "(log-loss SGD).")] = ...,
+    model: Annotated[str, typer.Option("--model", metavar="MODEL", show_default=False, rich_help_panel="Model",
+                                       help="Model fitted on TRAIN: logistic, ridge, linear or sgd (log-loss SGD); "
+                                       "lightgbm or xgboost (boosted trees, see --objective and --model-param); "
+                                       "a LightGBM text or XGBoost JSON/UBJ model file trained on TRAIN (never a "
+                                       "pickle); "
+                                       "or a torch model torch:module.path:factory, with --checkpoint FILE its "
+                                       "weights (a torch.save'd state_dict, read with weights_only=True).")] = ...,
     C: Annotated[Optional[float], typer.Option("--C", metavar="FLOAT", rich_help_panel="Model",
                                                help="Inverse L2 strength of logistic \\[default: 1.0].")] = None,
     alpha: Annotated[Optional[float], typer.Option(metavar="FLOAT", min=0.0, rich_help_panel="Model",
@@ -324,6 +423,19 @@ def score_cmd(
                                                    "\\[default: 1e-4].")] = None,
     no_intercept: Annotated[bool, typer.Option("--no-intercept", rich_help_panel="Model",
                                                help="Fit without an intercept.")] = False,
+    objective: Annotated[Optional[str], typer.Option("--objective", metavar="NAME", rich_help_panel="Model",
+                                                     help="Booster objective: lightgbm binary, regression, "
+                                                     "lambdarank; xgboost binary:logistic, reg:squarederror, "
+                                                     "rank:ndcg, rank:pairwise \\[default: lambdarank / rank:ndcg "
+                                                     "with query groups, binary for 0/1 labels, else "
+                                                     "regression].")] = None,
+    model_param: Annotated[Optional[list[str]], typer.Option("--model-param", metavar="KEY=VALUE",
+                                                             show_default=False, rich_help_panel="Model",
+                                                             help="Booster parameter, repeatable (e.g. "
+                                                             "--model-param num_leaves=31 --model-param "
+                                                             "learning_rate=0.1 --model-param n_estimators=100); "
+                                                             "the library's own names. With an XGBoost model "
+                                                             "file: its training parameters (for refits).")] = None,
     method: Annotated[str, typer.Option("--method", "-m", metavar="NAME", show_default=False,
                                         rich_help_panel="Method",
                                         help="Importance method; list them with: samplescope methods.")] = ...,
@@ -332,6 +444,10 @@ def score_cmd(
                                                        help="Method parameter, repeatable (e.g. --param k=3); "
                                                        "values are read as int, float, true/false, none or "
                                                        "text.")] = None,
+    unit: Annotated[str, typer.Option("--unit", metavar="document|query", rich_help_panel="Method",
+                                      help="What one value is about: a row (document) or a whole query group "
+                                      "(query: needs --group COL or qid in LibSVM input; see samplescope "
+                                      "methods for which methods have it).")] = "document",
     out: Annotated[Path, typer.Option("--out", "-o", metavar="OUT.parquet", show_default=False,
                                       rich_help_panel="Output",
                                       help="Scores file to write (atomically): columns row, id (with --id), "
@@ -339,12 +455,13 @@ def score_cmd(
     top: Annotated[int, typer.Option(metavar="K", min=0, rich_help_panel="Output",
                                      help="Rows in each summary table (0 = none).")] = 5,
     seed: Annotated[int, typer.Option(metavar="N", rich_help_panel="Run",
-                                      help="Seed of the model (sgd) and of stochastic methods.")] = 0,
+                                      help="Seed of the model (sgd, boosters) and of stochastic methods.")] = 0,
     jobs: Annotated[int, typer.Option("--jobs", "-j", metavar="N", rich_help_panel="Run",
                                       help="Threads; -1 = all cores.")] = 1,
     checkpoint: Annotated[Optional[Path], typer.Option(metavar="DIR", rich_help_panel="Run",
                                                        help="Folder where long runs save finished chunks "
-                                                       "and resume from.")] = None,
+                                                       "and resume from; with --model torch:..., a FILE: the "
+                                                       "model's weights.")] = None,
 ) -> None:
     # 1. everything that needs no data: fail before reading or fitting anything
     t0 = time.perf_counter()
@@ -352,7 +469,22 @@ def score_cmd(
     params = _parse_params(param or [], method)
     if jobs < 1 and jobs != -1:
         raise CLIError(f"--jobs must be >= 1, or -1 for all cores; found {jobs}")
-    kind = model.value
+    kind = model if model.startswith("torch:") else model.lower()
+    model_file = _model_file(model, kind)
+    kind = "file" if model_file is not None else kind
+    if kind not in SKLEARN_MODELS and kind not in TREE_MODELS and kind != "file" and not kind.startswith("torch:"):
+        raise CLIError(f"--model must be one of {list(SKLEARN_MODELS) + list(TREE_MODELS)}, a LightGBM/XGBoost "
+                       f"model file or torch:module.path:factory; found {model!r} (no such file)")
+    if unit not in _UNITS:
+        raise CLIError(f"--unit must be one of {list(_UNITS)}; found {unit!r}")
+    if unit not in info.units:
+        raise CLIError(f"method '{method}' supports --unit {' or '.join(info.units)}; found --unit {unit}")
+    model_params = _parse_model_params(model_param or [])
+    _tree_options(kind, objective, model_params, no_intercept)
+    if kind.startswith("torch:") and (C is not None or alpha is not None or no_intercept):
+        raise CLIError(f"--C, --alpha and --no-intercept apply to linear models; found --model {kind}")
+    weights_file = checkpoint if kind.startswith("torch:") and checkpoint is not None and checkpoint.is_file() else None
+    checkpoint = None if weights_file is not None else checkpoint
     if C is not None and not C > 0:
         raise CLIError(f"--C must be > 0; found {C}")
     if C is not None and kind != "logistic":
@@ -376,12 +508,19 @@ def score_cmd(
         fit_opts["C"] = C
     if alpha is not None:
         fit_opts["alpha"] = alpha
-    fitted = fit_model(kind, train_ds, **fit_opts)
+    if kind.startswith("torch:"):  # a trained torch model: no fitting, weights from --checkpoint FILE
+        from samplescope.models.torch_io import from_spec
+
+        fitted = from_spec(kind, train_ds, weights_file)
+    elif kind in TREE_MODELS or kind == "file":
+        fitted = _tree_model(kind, model_file, train_ds, objective, model_params, seed)
+    else:
+        fitted = fit_model(kind, train_ds, **fit_opts)
 
     # 3. scores, then the one write
     with _Progress(train_ds.n, f"{method} on {train_ds.n:,} rows") as bar:
         result = score_samples(method, fitted, train_ds, valid=valid_ds, seed=seed, n_jobs=jobs, progress=bar,
-                               checkpoint_dir=None if checkpoint is None else str(checkpoint), **params)
+                               checkpoint_dir=None if checkpoint is None else str(checkpoint), unit=unit, **params)
     try:
         result.to_parquet(out)  # atomic: a temporary file renamed over OUT
         _honour_umask(out)
@@ -389,12 +528,13 @@ def score_cmd(
         raise CLIError(f"{out}: could not write the scores file; found {exc.strerror or exc}") from None
 
     con = _out()
-    con.print(Text.assemble((method, "bold"), f" ({info.family} family) scored {len(result):,} rows of ",
+    what = "query groups" if unit == "query" else "rows"
+    con.print(Text.assemble((method, "bold"), f" ({info.family} family) scored {len(result):,} {what} of ",
                             (train_ds.name, "bold"), f" in {result.seconds:.2f} s ({time.perf_counter() - t0:.2f} s "
                             "with reading and fitting); wrote ", (str(out), "bold")))
     meaning = _meaning(result.target, fitted.objective.name, method)
     con.print(Text.assemble(("target ", "dim"), (result.target, "bold"), ": ", meaning))
-    _print_rows(result, top, train_ds.y)
+    _print_rows(result, top, train_ds.y if unit == "document" else None)
 
 
 _METHODS_HELP = (

@@ -52,7 +52,8 @@ ModelOpt = Annotated[ModelKind, typer.Option("--model", metavar="MODEL", show_de
 COpt = Annotated[Optional[float], typer.Option("--C", metavar="FLOAT", rich_help_panel=_M,
                                                help="Inverse L2 strength of logistic \\[default: 1.0].")]
 AlphaOpt = Annotated[Optional[float], typer.Option(metavar="FLOAT", min=0.0, rich_help_panel=_M,
-                                                   help="L2 strength of ridge \\[default: 1.0] and sgd \\[default: 1e-4].")]
+                                                   help="L2 strength of ridge \\[default: 1.0] and sgd "
+                                                   "\\[default: 1e-4].")]
 NoInterceptOpt = Annotated[bool, typer.Option("--no-intercept", rich_help_panel=_M, help="Fit without an intercept.")]
 ParamOpt = Annotated[Optional[list[str]], typer.Option("--param", "-p", metavar="KEY=VALUE", show_default=False,
                                                        rich_help_panel="Method",
@@ -347,7 +348,8 @@ def explain_cmd(
     alpha: AlphaOpt = None,
     no_intercept: NoInterceptOpt = False,
     method: Annotated[str, typer.Option("--method", "-m", metavar="NAME", rich_help_panel="Method",
-                                        help="Method with pairwise attributions: influence, tracin, or auto.")] = "auto",
+                                        help="Method with pairwise attributions: influence, tracin, or "
+                                        "auto.")] = "auto",
     param: ParamOpt = None,
     top: Annotated[int, typer.Option(metavar="K", min=0, rich_help_panel=_O, help="Rows per table.")] = 10,
     n_features: Annotated[int, typer.Option(metavar="K", min=0, rich_help_panel=_O,

@@ -42,7 +42,8 @@ MaxSecondsOpt = Annotated[Optional[float], typer.Option(metavar="SECONDS", rich_
 ValidOpt = Annotated[Optional[Path], typer.Option("--valid", metavar="FILE", rich_help_panel="Data",
                                                   help="Validation file with the same columns (without it a fifth "
                                                   "of TRAIN is held out for the removal curves).")]
-JobsOpt = Annotated[int, typer.Option("--jobs", "-j", metavar="N", rich_help_panel="Run", help="Threads; -1 = all cores.")]
+JobsOpt = Annotated[int, typer.Option("--jobs", "-j", metavar="N", rich_help_panel="Run",
+                                      help="Threads; -1 = all cores.")]
 TrainArg = Annotated[Path, typer.Argument(metavar="TRAIN", show_default=False,
                                           help="Training file: CSV/TSV/Parquet (.gz ok), or LibSVM.")]
 
@@ -200,7 +201,8 @@ def report_cmd(
 
     _check_path(out, ".html", "--out")
     if selection is not None and not selection.is_file():
-        raise CLIError(f"--selection {selection}: file not found; expected the JSON written by samplescope select --out")
+        raise CLIError(f"--selection {selection}: file not found; expected the JSON written by "
+                       "samplescope select --out")
     sel = None if selection is None else SelectionReport.from_json(selection)
     train_ds, valid_ds, fitted, names = _prepare(train, label, valid, group, weight, id, features, exclude, model, C,
                                                  alpha, no_intercept, seed, jobs, methods, budget)

@@ -163,3 +163,13 @@ def test_validation_metrics_keys(binary):
 
 def test_doctests():
     assert doctest.testmod(importlib.import_module("samplescope.actions.clean")).failed == 0
+
+
+def test_actions_all_is_exactly_the_public_names():
+    import samplescope.actions as actions
+
+    assert sorted(actions.__all__) == ["CleanReport", "Explanation", "clean", "explain", "find_row",
+                                       "recalibration_offset", "reweight", "select_flagged", "validation_metrics",
+                                       "weights_frame", "write_weights"]
+    for name in actions.__all__:
+        assert getattr(actions, name).__doc__, name

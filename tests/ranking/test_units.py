@@ -212,12 +212,12 @@ def test_refusals(rank_data, problem):
     with pytest.raises(MethodError, match=r"unit must be one of \['document', 'query'\]; found 'group'"):
         ss.score("influence", m, train, unit="group")
     grouped = ss.from_arrays(flat_train.X, flat_train.y, group=np.repeat(np.arange(4), 5))
-    with pytest.raises(MethodError, match=r"method 'margin' supports units \['document'\]; found unit 'query'"):
-        ss.score("margin", lm, grouped, unit="query")
+    with pytest.raises(MethodError, match=r"method 'data_oob' supports units \['document'\]; found unit 'query'"):
+        ss.score("data_oob", lm, grouped, unit="query")
     with pytest.raises(MethodError, match=r"method 'tracin' gives unit 'query' as the sum of its document values"):
         ss.score("tracin", m, train, unit="query")
-    with pytest.raises(MethodError, match=r"method 'margin' supports tasks"):
-        ss.score("margin", m, train, valid=valid)
+    with pytest.raises(MethodError, match=r"method 'knn_shapley' supports tasks"):
+        ss.score("knn_shapley", m, train, valid=valid)
 
 
 def test_registry_declares_units():

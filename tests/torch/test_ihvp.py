@@ -62,6 +62,7 @@ def test_influence_solvers_on_a_linear_model_equal_exact():
 
 def test_torch_solvers_equal_the_exact_inverse():
     torch = pytest.importorskip("torch")
+    torch.set_num_threads(1)
     from samplescope.examples.torch_models import MLP
     from samplescope.models.torch_adapter import TorchModel
 

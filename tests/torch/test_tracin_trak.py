@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
+torch.set_num_threads(1)  # two cores shared by everyone: one intra-op thread, no spin-waiting
 
 import samplescope as ss  # noqa: E402
 from conftest import make_problem  # noqa: E402

@@ -90,9 +90,9 @@ def test_score_space_methods_on_boosters(binary):
     assert np.all(np.isfinite(ss.score("knn_shapley", m, train, valid=valid).values))
 
 
-@pytest.mark.parametrize("name", ["margin", "influence", "newton_loo"])
+@pytest.mark.parametrize("name", ["influence", "newton_loo"])
 def test_methods_the_maths_excludes_refuse_boosters(binary, name):
-    """margin needs ∂s/∂x (zero almost everywhere for trees); influence/newton_loo need a parameter Hessian."""
+    """influence/newton_loo need a parameter Hessian (margin falls back to the score margin for trees)."""
     train, valid = binary
     m = fit("lightgbm", train, rounds=ROUNDS)
     missing = sorted(REGISTRY[name].requires - MODEL_FAMILIES["lightgbm"])
@@ -112,7 +112,7 @@ def test_methods_command_says_which_models_each_method_runs_on():
     models = {r["name"]: r["models"] for r in json.loads(res.stdout)}
     assert models["boostin"] == models["leaf_influence"] == ["lightgbm", "xgboost"]
     assert {"linear", "lightgbm", "xgboost"} <= set(models["loo"]) & set(models["data_oob"])
-    assert "lightgbm" not in models["margin"] and "lightgbm" not in models["influence"]
+    assert "lightgbm" in models["margin"] and "lightgbm" not in models["influence"]
 
 
 @pytest.mark.parametrize("kind", ["lightgbm", "xgboost"])

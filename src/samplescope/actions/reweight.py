@@ -142,7 +142,8 @@ def recalibration_offset(weights, *, labels, sample_weight=None) -> float:
     if len(y) != len(w):
         raise DataError(f"recalibration_offset: labels must have one value per weight ({len(w)}); found {len(y)}")
     if not set(np.unique(y).tolist()) <= {0, 1}:
-        raise DataError(f"recalibration_offset: labels must be 0/1; found values {sorted(set(np.unique(y).tolist()))[:5]}")
+        found = sorted(set(np.unique(y).tolist()))[:5]
+        raise DataError(f"recalibration_offset: labels must be 0/1; found values {found}")
     base = _base_weights(sample_weight, len(w))
     a = [w[y == k].sum() / base[y == k].sum() if base[y == k].sum() > 0 else np.nan for k in (0, 1)]
     if not (np.isfinite(a[0]) and np.isfinite(a[1]) and a[0] > 0 and a[1] > 0):

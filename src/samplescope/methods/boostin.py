@@ -26,6 +26,10 @@ itself (transposed, times ``w_i``) is the pairwise attribution (``samplescope.me
 ``kind="loss"``; ``kind="score"``: ``−w_i Σ_t ∂o_t/∂w_i`` over shared leaves). Zero where the leaf
 value is clipped (``max_delta_step``) or thresholded to 0 (L1). For ranking objectives ``g``, ``h`` are the
 per-document lambdas and their diagonal hessians.
+
+``unit="query"`` (validation target): the sum of the group's document values — the first-order change when
+every weight of the group goes to 0 together (a group's lambdas per unit weight do not change when all its
+weights are scaled alike, see :mod:`samplescope.objectives.ranking`).
 """
 
 from __future__ import annotations
@@ -60,7 +64,7 @@ def boostin_pairwise(ctx, targets, *, kind: str = "loss", shrunk_leaf: bool = Fa
 @register("boostin", family="gradient", requires=("tree_structure",), cost="O((n + m) T), memory O(n + m)",
           summary="TracIn over boosting rounds: leaf-value derivatives times the target's gradient (GBDT)",
           targets=("validation", "self"), tasks=("binary", "regression", "ranking"),
-          paper="Brophy et al. 2023", pairwise=boostin_pairwise)
+          paper="Brophy et al. 2023", pairwise=boostin_pairwise, units=("document", "query"), aggregate="sum")
 def boostin(ctx, *, shrunk_leaf: bool = False):
     m, train, valid = ctx.model, ctx.train, ctx.valid
     values = np.zeros(train.n)

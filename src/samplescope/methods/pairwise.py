@@ -209,7 +209,8 @@ def _learning_rate(m, train: Dataset, learning_rate) -> float:
     try:
         eta = float(learning_rate)
     except (TypeError, ValueError):
-        raise MethodError(f"tracin: learning_rate must be a positive number or 'auto'; found {learning_rate!r}") from None
+        raise MethodError(f"tracin: learning_rate must be a positive number or 'auto'; "
+                          f"found {learning_rate!r}") from None
     if not eta > 0:
         raise MethodError(f"tracin: learning_rate must be > 0; found {eta}")
     return eta

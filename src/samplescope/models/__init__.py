@@ -30,7 +30,7 @@ def wrap_model(model, train: Dataset | None = None) -> ModelAdapter:
     Args:
         model: a fitted scikit-learn linear estimator, a LightGBM ``Booster`` / ``LGBMModel``, an XGBoost
             ``Booster`` / ``XGBModel``, a torch ``nn.Module`` (objective from its ``objective`` attribute or
-            inferred, see ``models.torch_adapter.wrap_module``; wrap it in ``TorchModel`` for every option), or a
+            inferred, see ``models.torch_io.wrap_module``; wrap it in ``TorchModel`` for every option), or a
             :class:`ModelAdapter`.
         train: the training data, for what depends on it (``SGDClassifier``'s 1/n, LightGBM's init score).
     """
@@ -51,7 +51,7 @@ def wrap_model(model, train: Dataset | None = None) -> ModelAdapter:
         return XGBoostModel(model, train)
     if any(c.__module__.startswith("torch.nn") for c in type(model).__mro__):  # torch itself imported lazily
         require("torch", "torch")
-        from samplescope.models.torch_adapter import wrap_module
+        from samplescope.models.torch_io import wrap_module
 
         return wrap_module(model, train)
     raise ModelError(

@@ -15,10 +15,12 @@ modules); the others are constants. Everything a method needs is computed with `
   ``ε`` to the table's output and the gradient with respect to ``ε`` gives, per sample, the rows touched and
   their gradients; dot products, norms and projections then gather only those rows (``padding_idx``
   rows get no gradient, as in torch);
-* Hessian-vector products by forward-over-reverse (``jvp(grad(J))``), or Gauss–Newton products
-  ``Jᵀ ∇²_s L J`` with ``curvature="ggn"`` (positive semi-definite for non-convex models), through the torch
-  version of the objective (:mod:`samplescope.models.torch_objectives`), in query-group-aligned chunks;
-  solvers: exact, CG, LiSSA, Arnoldi (:mod:`samplescope.models.ihvp`);
+* Hessian-vector products by reverse-over-reverse (``grad(θ ↦ ∇J(θ)·v)``, several ``v`` at once under
+  ``vmap``), or Gauss–Newton products ``Jᵀ ∇²_s L J v`` (``jvp``, then ``vjp``) with ``curvature="ggn"``
+  (positive semi-definite for non-convex models), through the torch version of the objective
+  (:mod:`samplescope.models.torch_objectives`), in query-group-aligned chunks; solvers: exact (a
+  pseudo-inverse), CG, LiSSA, Arnoldi (:mod:`samplescope.models.ihvp`); an embedding's ``padding_idx`` row
+  is no parameter (torch never moves it) and gets no curvature;
 * ``refit``: full-batch L-BFGS (strong Wolfe line search, warm start, ``max_iter`` 500, gradient tolerance
   1e-9) for small models, or ``optimizer="adam"`` (``epochs`` over shuffled minibatches of ``batch_size``,
   learning rate ``lr``, seeded) — ``refit_options`` sets them.
@@ -41,7 +43,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from samplescope.data.dataset import Dataset
-from samplescope.errors import DataError, MethodError, ModelError, require
+from samplescope.errors import DataError, ModelError, require
 from samplescope.models.base import ModelAdapter
 from samplescope.models.ihvp import EigenSolver, dense_hessian, make_solver
 from samplescope.objectives import get_objective
@@ -53,7 +55,7 @@ from torch.utils._pytree import tree_map  # noqa: E402
 
 from samplescope.models.torch_objectives import torch_loss  # noqa: E402
 
-__all__ = ["TorchModel", "load_checkpoint", "wrap_module"]
+__all__ = ["TorchModel"]
 
 _GRAD_BUDGET = 2**27  # bytes of per-sample gradients held at once
 
@@ -139,6 +141,7 @@ class TorchModel(ModelAdapter):
         self._select(params)
         self.checkpoints = [(sd, float(lr)) for sd, lr in (checkpoints or [])]
         self._optimum: dict[str, TorchModel] = {}
+        self._projections: dict = {}
         self._fp: str | None = None
 
     # ------------------------------------------------------------------ parameters
@@ -281,6 +284,8 @@ class TorchModel(ModelAdapter):
         return out.reshape(B) if K == 1 else out.reshape(B, K)
 
     def check_data(self, data: Dataset) -> None:
+        if self.objective.grouped:
+            self.objective.check_groups(data.group_bounds, n=data.n, source=data.name, column=data.group_name)
         super().check_data(data)
         try:
             with torch.no_grad():
@@ -441,9 +446,9 @@ class TorchModel(ModelAdapter):
         table rows are projected from the rows a sample touches only.
         """
         K = self.objective.n_outputs
-        Pd = torch.as_tensor(projector.rows(self._dense_index), dtype=self._acc, device=self.device)
+        dense = self._dense_projection(projector)
         for s, e, G, sparse in self._gradient_chunks(data, K, jacobian=True):
-            psi = G @ Pd
+            psi = dense(G)
             for name, (idx, delta) in sparse.items():
                 uniq, inv = torch.unique(idx, return_inverse=True)
                 D = delta.shape[-1]
@@ -452,6 +457,27 @@ class TorchModel(ModelAdapter):
                                      device=self.device).reshape(len(uniq), D, -1)
                 psi = psi + torch.einsum("bktd,btdj->bkj", delta, Pt[inv])
             yield s, e, psi.to("cpu", torch.float64).numpy()
+
+    def _dense_projection(self, projector):
+        """``G ↦ G P_dense``: ``P``'s rows of the dense parameters, kept on the device when they fit in
+        512 MB (per projector), else generated block by block for every chunk."""
+        key = (projector.seed, projector.k, projector.kind, projector.p)
+        if key in self._projections:
+            Pd = self._projections[key]
+            return lambda G: G @ Pd
+        idx = self._dense_index
+        if len(idx) * projector.k * 4 <= 2**29:
+            Pd = self._projections.setdefault(key, torch.as_tensor(projector.rows(idx), dtype=self._acc,
+                                                                   device=self.device))
+            return lambda G: G @ Pd
+
+        def blocks(G):
+            out = 0
+            for b in range(0, len(idx), 65536):
+                P = torch.as_tensor(projector.rows(idx[b:b + 65536]), dtype=self._acc, device=self.device)
+                out = out + G[..., b:b + 65536] @ P
+            return out
+        return blocks
 
     # ------------------------------------------------------------------ curvature
     def _chunk_objective(self, data: Dataset, s: int, e: int, reference: dict | None = None):
@@ -619,21 +645,26 @@ class TorchModel(ModelAdapter):
         return self.with_params({n: t.detach() for n, t in theta.items()})
 
     # ------------------------------------------------------------------ checkpoints
+    def with_state(self, state: dict, what: str = "state_dict") -> "TorchModel":
+        """A copy at the values of a ``state_dict`` (every counted parameter; others and buffers when present)."""
+        if not isinstance(state, dict):
+            raise ModelError(f"{what}: expected a state_dict (name -> tensor); found {type(state).__name__}")
+        missing = [n for n in self.names if n not in state]
+        if missing:
+            raise ModelError(f"{what}: missing parameters {missing[:5]}; expected every counted parameter "
+                             f"({len(self.names)}), found keys {sorted(state)[:5]}")
+        bad = [n for n in self.names if tuple(state[n].shape) != tuple(self._theta[n].shape)]
+        if bad:
+            raise ModelError(f"{what}: parameter '{bad[0]}' has shape {tuple(state[bad[0]].shape)}; expected "
+                             f"{tuple(self._theta[bad[0]].shape)}")
+        m = self.with_params({n: state[n] for n in self.names})
+        m._const = {n: (state[n].detach().to(device=self.device, dtype=v.dtype) if n in state else v)
+                    for n, v in self._const.items()}
+        return m
+
     def checkpoint_models(self) -> list[tuple["TorchModel", float]]:
         """``[(model at checkpoint t, η_t), ...]`` from ``checkpoints``; ``[]`` without them."""
-        out = []
-        for t, (sd, lr) in enumerate(self.checkpoints):
-            if not isinstance(sd, dict):
-                raise ModelError(f"checkpoint {t}: expected a state_dict (name -> tensor); found {type(sd).__name__}")
-            missing = [n for n in self.names if n not in sd]
-            if missing:
-                raise ModelError(f"checkpoint {t}: missing parameters {missing[:5]}; expected every counted "
-                                 f"parameter ({len(self.names)})")
-            m = self.with_params({n: sd[n] for n in self.names})
-            m._const = {n: (sd[n].detach().to(device=self.device, dtype=v.dtype) if n in sd else v)
-                        for n, v in self._const.items()}
-            out.append((m, lr))
-        return out
+        return [(self.with_state(sd, f"checkpoint {t}"), lr) for t, (sd, lr) in enumerate(self.checkpoints)]
 
 
 class _HessianOperator:
@@ -684,42 +715,3 @@ class _HessianOperator:
                 total[n] += hv[n].to(m._acc)
         out = np.stack([m.flat({n: total[n][j] for n in m.names}) for j in range(V.shape[1])], axis=1)
         return scale * out + m.decay_vector()[:, None] * V
-
-
-def load_checkpoint(path) -> dict:
-    """A state dict from a file saved with ``torch.save``, read with ``weights_only=True`` (never unpickled)."""
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - unpickling refused or a corrupt file
-        raise DataError(f"{path}: could not read a torch checkpoint with weights_only=True; found "
-                        f"{type(exc).__name__}: {exc}") from None
-    if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
-        obj = obj["state_dict"]
-    if not isinstance(obj, dict) or not all(torch.is_tensor(v) for v in obj.values()):
-        raise DataError(f"{path}: expected a state_dict (parameter name -> tensor); found {type(obj).__name__}")
-    return obj
-
-
-def wrap_module(module, train: Dataset | None = None) -> TorchModel:
-    """A :class:`TorchModel` for a bare module: its ``objective`` attribute if it has one, else inferred from
-    the output width and the labels (one output: ``logloss`` for 0/1 labels, else ``squared_error``;
-    ``K`` outputs: ``softmax``). Ranking objectives must be given explicitly."""
-    obj = getattr(module, "objective", None)
-    if obj is not None:
-        return TorchModel(module, obj)
-    if train is None:
-        raise ModelError("a bare torch module needs its objective: wrap it as TorchModel(module, objective=...)")
-    if train.group is not None:
-        raise ModelError("a torch module on grouped (ranking) data needs its objective: wrap it as "
-                         "TorchModel(module, objective='lambdarank' | 'ranknet' | 'listnet' | ...)")
-    probe = TorchModel(module, "squared_error")
-    with torch.no_grad():
-        out = probe._call(probe._theta, probe._x(train, 0, 1))
-    K = out.numel()
-    if K > 1:
-        from samplescope.objectives import SoftmaxCrossEntropy
-
-        return TorchModel(module, SoftmaxCrossEntropy(n_classes=K))
-    return TorchModel(module, "logloss" if set(np.unique(train.y)) <= {0.0, 1.0} else "squared_error")

@@ -10,6 +10,7 @@ says how to get it.
 from __future__ import annotations
 
 import datetime as _dt
+import re
 from pathlib import Path
 
 import numpy as np
@@ -59,15 +60,15 @@ def write_report(path, *, train: Dataset | None = None, results: list[Importance
             attribute or given as ``(title, explanation)`` pairs.
         explanation_note: shown in the explanations section (e.g. why there are none).
     """
-    from jinja2 import Environment, PackageLoader, select_autoescape
+    from jinja2 import Environment, PackageLoader
 
-    env = Environment(loader=PackageLoader("samplescope.report", "templates"), autoescape=select_autoescape())
+    env = Environment(loader=PackageLoader("samplescope.report", "templates"), autoescape=True)
     results = list(results)
     ctx = {
         "title": title, "generated": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "dataset": _dataset(train, valid, selection), "model_desc": model_desc or _model_line(selection),
         "summary": summary or {},
-        "agreement": [{"a": a, "b": b, "rho": f"{r:.3f}"} for (a, b), r in (agreement or {}).items()],
+        "agreement": _agreement(agreement),
         "distributions": _distributions(results, train) if train is not None else [],
         "samples": _samples(results, train, top_k) if train is not None else [],
         "explanations": _explanations(explanations or []), "explanation_note": explanation_note,
@@ -129,7 +130,8 @@ def _distributions(results: list[ImportanceResult], train: Dataset) -> list[dict
         out.append({"method": res.method, "family": res.family, "target": res.target,
                     "meaning": MEANING.get(res.target, ""), "seconds": f"{res.seconds:.3g}", "svg": svg,
                     "per_query": per_query,
-                    "stats": {"mean": f"{np.mean(res.values):.4g}", "share_negative": f"{np.mean(res.values < 0):.1%}"}})
+                    "stats": {"mean": f"{np.mean(res.values):.4g}",
+                              "share_negative": f"{np.mean(res.values < 0):.1%}"}})
     return out
 
 
@@ -150,10 +152,25 @@ def _explanations(items: list) -> list[dict]:
     return out
 
 
+_LONG_TOKEN = re.compile(r"\b([0-9a-f]{8})[0-9a-f]{6,}\b")
+
+
 def _frame_rows(df) -> list[dict]:
+    """Table rows; long hexadecimal (hashed) category values shortened to 8 characters (``9bde591f…``)."""
     return [{"row": int(r["row"]), "id": r["id"], "label": f"{r['label']:g}", "support": f"{r['support']:.3g}",
-             "loss_effect": f"{r['loss_effect']:.3g}", "features": r.get("features", "")}
+             "loss_effect": f"{r['loss_effect']:.3g}",
+             "features": _LONG_TOKEN.sub(r"\1…", str(r.get("features", "") or ""))}
             for _, r in df.iterrows()]
+
+
+def _agreement(agreement: dict | None) -> dict:
+    """``{(a, b): rho}`` as a symmetric matrix ``{"methods": [...], "rows": [[cell, ...], ...]}``."""
+    if not agreement:
+        return {}
+    names = list(dict.fromkeys([m for pair in agreement for m in pair]))
+    rho = {**agreement, **{(b, a): r for (a, b), r in agreement.items()}}
+    rows = [[("1" if a == b else (f"{rho[(a, b)]:.2f}" if (a, b) in rho else "–")) for b in names] for a in names]
+    return {"methods": names, "rows": list(zip(names, rows))}
 
 
 # ------------------------------------------------------------------ selection

@@ -60,7 +60,11 @@ def _ticks(lo: float, hi: float, n: int = 4) -> np.ndarray:
 
 
 def _fmt(v: float) -> str:
-    return "0" if v == 0 else (f"{v:.3g}" if abs(v) >= 1e-3 else f"{v:.1e}")
+    if v == 0:
+        return "0"
+    if abs(v) >= 1000:
+        return f"{v:,.0f}"
+    return f"{v:.3g}" if abs(v) >= 1e-3 else f"{v:.1e}"
 
 
 def lines_svg(series: dict[str, tuple], *, title: str = "", width: int = 340, height: int = 190,

@@ -21,10 +21,13 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-__all__ = ["Measurement", "PowerLaw", "available_memory", "fit_power_law", "measure", "rss_probe_works"]
+__all__ = ["Measurement", "NOISE_S", "PowerLaw", "TimedOut", "available_memory", "fit_power_law", "measure",
+           "measure_guarded", "memory_law", "rss_probe_works", "time_law"]
 
 #: exponents outside this range are clipped: timings of a few milliseconds are mostly noise
 B_RANGE = (0.0, 3.0)
+#: timings under this (seconds) are mostly overhead and jitter; the time law leans on longer ones
+NOISE_S = 0.002
 
 
 @dataclass(frozen=True)
@@ -143,6 +146,95 @@ def measure(fn: Callable[[], object], *, memory: bool | str = False) -> Measurem
         if not was_tracing:
             tracemalloc.stop()
     return Measurement(seconds, max(int(peak), 0), value)
+
+
+class TimedOut(Exception):
+    """A guarded measurement ran past its time limit and was stopped."""
+
+
+def measure_guarded(fn: Callable[[], object], *, timeout: float, memory: bool | str = False) -> Measurement:
+    """:func:`measure` in a forked child process that is killed after ``timeout`` seconds.
+
+    The child shares the parent's memory (copy-on-write), so nothing is pickled but the result. Where
+    ``fork`` is not available the work runs in this process, without a time limit.
+
+    Raises:
+        TimedOut: the limit passed; the child was killed.
+        Exception: what ``fn`` raised in the child (re-raised here with its type and message).
+    """
+    import multiprocessing as mp
+    import warnings
+
+    try:
+        ctx = mp.get_context("fork")
+    except ValueError:  # pragma: no cover - platforms without fork
+        return measure(fn, memory=memory)
+    recv, send = ctx.Pipe(duplex=False)
+
+    def child():
+        try:
+            send.send(("ok", measure(fn, memory=memory)))
+        except BaseException as exc:  # noqa: BLE001 - everything goes back to the parent
+            send.send(("error", (type(exc), str(exc))))
+
+    proc = ctx.Process(target=child, daemon=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # fork with BLAS threads around: handled by BLAS
+        proc.start()
+    send.close()
+    try:
+        if not recv.poll(timeout):
+            raise TimedOut(f"stopped after {timeout:.3g} s")
+        try:
+            kind, payload = recv.recv()
+        except EOFError:
+            raise RuntimeError(f"the measurement process died (exit code {proc.exitcode})") from None
+    finally:
+        if proc.is_alive():
+            proc.kill()
+        proc.join()
+        recv.close()
+    if kind == "error":
+        cls, msg = payload
+        try:
+            err = cls(msg)
+        except Exception:  # pragma: no cover - an exception type with another constructor
+            err = RuntimeError(f"{cls.__name__}: {msg}")
+        raise err
+    return payload
+
+
+def time_law(pts: dict[int, float], *, scheduling: bool = False):
+    """``a·nᵇ`` through the three largest sizes timed, with ``1 ≤ b ≤ 3``.
+
+    Every method touches every row, so time grows at least linearly: a smaller fitted exponent only says
+    that a fixed cost (a ``p³`` factorisation, start-up) dominates the small subsamples. Runs under
+    :data:`NOISE_S` seconds are mostly overhead and jitter: when fewer than two sizes took longer, the time
+    is taken as linear in ``n`` through the largest size. With a single size, ``b`` is assumed 2 for
+    scheduling (pessimistic) and 1 otherwise.
+    """
+    if not pts:
+        return None
+    ns = sorted(pts)
+    slow = [n for n in ns if pts[n] >= NOISE_S][-3:]
+    if len(slow) >= 2:
+        return fit_power_law(slow, [pts[n] for n in slow], b_range=(1.0, 3.0))
+    top = ns[-1]
+    b = 2.0 if scheduling and len(ns) == 1 else 1.0
+    return fit_power_law([top], [max(pts[top], 1e-6)], b_default=b)
+
+
+def memory_law(pts: dict[int, int]):
+    """``a·nᵇ`` through the three largest peaks of at least 1 MB (smaller ones are allocator noise: memory
+    freed earlier is reused without the resident set growing); linear through the largest point when
+    fewer than two are that large."""
+    if not pts:
+        return None
+    ns = sorted(pts)
+    big = [n for n in ns if pts[n] >= 2**20][-3:]
+    if len(big) >= 2:
+        return fit_power_law(big, [pts[n] for n in big], b_range=(0.0, 2.5))
+    return fit_power_law([ns[-1]], [max(pts[ns[-1]], 1.0)], b_default=1.0)
 
 
 def available_memory() -> int | None:

@@ -33,10 +33,12 @@ from samplescope.errors import MethodError, SamplescopeError
 from samplescope.methods.base import score
 from samplescope.methods.registry import get_method, list_methods
 from samplescope.models import wrap_model
-from samplescope.select.cost import available_memory, fit_power_law, measure, rss_probe_works
+from samplescope.select.cost import (TimedOut, available_memory, measure, measure_guarded, rss_probe_works,
+                                     time_law)
 from samplescope.select.recommend import BASELINES, GOALS, RANDOM, recommend
 from samplescope.select.sampling import corrupt, stratified_order
 from samplescope.select.selection import SelectionReport
+from samplescope.select.table import build_table
 
 __all__ = ["select"]
 
@@ -46,6 +48,8 @@ _log = logging.getLogger("samplescope.select")
 SHARES = (("cost", 0.4), ("flips", 0.2), ("stability", 0.15), ("removal", 0.25))
 FRACTIONS = (0.02, 0.05, 0.1, 0.2)
 RANDOM_DRAWS = 3
+#: runs predicted to take longer than this (seconds) run in a separate process with a time limit
+GUARD_S = 0.2
 
 
 def select(model, train: Dataset, valid: Dataset | None = None, *, goal: str = "noise", budget_s: float = 60.0,
@@ -75,6 +79,8 @@ def select(model, train: Dataset, valid: Dataset | None = None, *, goal: str = "
         flip_rate: share of labels made wrong.
         on_step: called with a short message before each phase.
     """
+    import pandas as pd
+
     t_start = time.perf_counter()
     say = on_step or (lambda msg: None)
     goal_info = _check_args(goal, budget_s, max_seconds, flip_rate, max_rows, loo_rows, flip_rows, removal_rows)
@@ -115,7 +121,8 @@ def select(model, train: Dataset, valid: Dataset | None = None, *, goal: str = "
     done = h.ran()
     s_loo = max([s for s in sizes if s <= loo_rows] or [sizes[0]])
     h.loo_agreement(sizes, s_loo)
-    s_flip = max([s for s in sizes if s <= flip_rows] or [sizes[0]])
+    reached = h.reached(sizes)  # later phases reuse the scores of the cost phase at this size or below
+    s_flip = max([s for s in sizes if s <= min(flip_rows, reached)] or [sizes[0]])
     h.phase("flips")
     say(f"planting label errors in {flip_rate:.0%} of a {s_flip}-row subsample")
     h.flips(done, s_flip, flip_rate)
@@ -123,12 +130,12 @@ def select(model, train: Dataset, valid: Dataset | None = None, *, goal: str = "
     say("checking rank stability across subsamples and seeds")
     h.stability(done, s_flip)
     h.phase("removal")
-    s_rem = max([s for s in sizes if s <= removal_rows] or [sizes[0]])
+    s_rem = max([s for s in sizes if s <= min(removal_rows, reached)] or [sizes[0]])
     say(f"removal curves on {s_rem} rows (refits)")
     h.removal(done, s_rem, goal_info)
     h.phase(None)
 
-    table = h.table(registered, set(chosen) | set(BASELINES), train.n)
+    table = build_table(h, registered, set(chosen) | set(BASELINES), train.n)
     table.attrs.update({"flip_rate": flip_rate, "flip_n": int(h.n_of(s_flip)),
                         "fractions": f"{min(h.fractions):.0%}–{max(h.fractions):.0%}" if h.fractions else ""})
     mem = available_memory()
@@ -136,8 +143,6 @@ def select(model, train: Dataset, valid: Dataset | None = None, *, goal: str = "
     table["score"] = scores
     table["within_budget"] = table["pred_seconds"] <= budget_s
     table["excluded"] = [excluded.get(m, "") for m in table.index]
-    import pandas as pd
-
     dataset = {"name": train.name, "rows": train.n, "features": train.n_features, "task": task,
                "valid_rows": None if valid is None else valid.n, "holdout_rows": eval_data.n if holdout else None,
                "groups": None if train.group is None else int(len(train.group_bounds) - 1),
@@ -208,6 +213,8 @@ class _Harness:
         self.cost_rows: list = []
         self.notes: list[str] = []
         self.fractions: tuple = ()
+        self.slow: set[str] = set()
+        self.cap = max(1.0, 0.3 * limit * dict(SHARES)["cost"])  # the longest single run of the cost phase
 
     # ------------------------------------------------------------------ plumbing
     def phase(self, name: str | None) -> None:
@@ -230,42 +237,57 @@ class _Harness:
         if key not in self.models:
             meas = measure(lambda: self.adapter.refit(data))
             self.models[key], self.refit_s[key] = meas.value, meas.seconds
+            _log.debug("refit %s on %d rows: %.3g s", key, data.n, meas.seconds)
         return self.models[key]
 
     def prefix(self, s: int) -> tuple[np.ndarray, Dataset]:
         rows = self.order.prefix(s)
         return rows, self.train.subset(rows)
 
-    def run(self, method: str, model, data: Dataset, *, seed: int, memory: bool | str = False):
-        """A measurement, or ``None`` (and the reason recorded) when the method cannot run."""
-        meas = self._run(method, model, data, seed=seed, memory=memory)
-        _log.debug("%s on %d rows: %s", method, data.n, "failed" if meas is None else f"{meas.seconds:.3g} s")
-        return meas
+    def run(self, method: str, model, data: Dataset, *, seed: int, memory: bool | str = False,
+            predicted: float = float("nan")):
+        """A measurement, or ``None`` when the method cannot run (reason in ``status``) or was stopped.
 
-    def _run(self, method: str, model, data: Dataset, *, seed: int, memory: bool | str = False):
+        A run predicted to take more than :data:`GUARD_S` (or not predicted at all) runs in a forked
+        process that is stopped after three times its prediction (or the single-run cap), so that no method
+        can hold the comparison hostage.
+        """
         if method == RANDOM:
             return measure(lambda: np.random.default_rng([seed, data.n]).random(data.n), memory=memory)
+        limit = None if predicted < GUARD_S else (self.cap if not np.isfinite(predicted)
+                                                  else max(3 * predicted, 1.0, min(self.left(), self.cap)))
+        work = lambda: score(method, model, data, valid=self.valid, seed=seed, n_jobs=self.n_jobs).values  # noqa: E731
         try:
-            return measure(lambda: score(method, model, data, valid=self.valid, seed=seed, n_jobs=self.n_jobs).values,
-                           memory=memory)
+            meas = (measure(work, memory=memory) if limit is None
+                    else measure_guarded(work, timeout=limit, memory=memory))
+        except TimedOut:
+            self.slow.add(method)
+            self.notes.append(f"{method}: stopped after {limit:.2g} s on {data.n:,} rows")
+            return None
         except SamplescopeError as exc:
             self.status[method] = str(exc)
+            return None
         except Exception as exc:  # a method's bug must not take the comparison down; say it loudly
             warnings.warn(f"select: method '{method}' failed with {type(exc).__name__}: {exc}", RuntimeWarning,
                           stacklevel=3)
             self.status[method] = f"failed: {type(exc).__name__}: {exc}"
-        return None
+            return None
+        _log.debug("%s on %d rows: %.3g s", method, data.n, meas.seconds)
+        return meas
 
-    def predict(self, method: str, n: int, b_default: float = 2.0) -> float:
-        pts = self.times.get(method, {})
-        if not pts:
-            return float("nan")
-        ns = sorted(pts)[-3:]
-        law = fit_power_law(ns, [pts[k] for k in ns], b_default=b_default, b_range=(1.0 if len(ns) < 3 else 0.0, 3.0))
-        return law.predict(n)
+    def predict(self, method: str, n: int) -> float:
+        """Seconds predicted for ``method`` on ``n`` rows (pessimistic while there are few sizes)."""
+        law = time_law(self.times.get(method, {}), scheduling=True)
+        return float("nan") if law is None else law.predict(n)
 
     def ran(self) -> list[str]:
         return [m for m in self.times if self.times[m]]
+
+    def reached(self, sizes: list[int]) -> int:
+        """The largest size at which most of the methods that ran have scores."""
+        ran = [m for m in self.ran() if m != RANDOM]
+        ok = [s for s in sizes if sum(s in self.scores[m] for m in ran) >= max(1, len(ran) / 2)]
+        return max(ok or sizes[:1])
 
     def metric(self, model) -> tuple[float, float]:
         d = self.eval
@@ -287,22 +309,20 @@ class _Harness:
         for s in sizes:
             rows, data = self.prefix(s)
             model = self.model(("prefix", s), data)
-            cap = max(1.0, 0.3 * self.limit * dict(SHARES)["cost"])
             for name in sorted(active, key=lambda m: np.nan_to_num(self.predict(m, len(rows)), nan=0.0)):
                 pred = self.predict(name, len(rows))
-                if self.times[name] and (pred > cap or pred > self.left()):
+                if self.times[name] and (pred > self.cap or pred > self.left()):
                     active.remove(name)
-                    self.notes.append(f"{name}: timed up to {max(self.times[name]):,} rows; {len(rows):,} rows were "
-                                      f"predicted to take {pred:.1f} s, more than select had left")
+                    self.notes.append(f"{name}: timed up to {max(self.times[name]):,} rows; stopped there "
+                                      f"({len(rows):,} rows predicted {pred:.2g} s, {max(self.left(), 0):.2g} s "
+                                      f"left for timing, {self.cap:.2g} s at most per run)")
                     continue
-                meas = self.run(name, model, data, seed=self.seed, memory="rss" if rss_probe_works() else False)
+                meas = self.run(name, model, data, seed=self.seed, memory="rss" if rss_probe_works() else False,
+                                predicted=pred)
                 if meas is None:
                     active.remove(name)
                     continue
-                seconds = meas.seconds
-                for _ in range(4 if seconds < 0.02 else 0):  # milliseconds are mostly noise: keep the fastest
-                    seconds = min(seconds, self.run(name, model, data, seed=self.seed).seconds)
-                self.times[name][len(rows)] = seconds
+                self.times[name][len(rows)] = meas.seconds  # one cold run, like the user's (repeats hit caches)
                 self.scores[name][s] = meas.value
                 if meas.peak_bytes is not None:
                     self.mem.setdefault(name, {})[len(rows)] = meas.peak_bytes
@@ -319,7 +339,8 @@ class _Harness:
                     continue
                 s = next(s for s in self.scores[name] if self.n_of(s) == n)
                 _, data = self.prefix(s)
-                meas = self.run(name, self.models[("prefix", s)], data, seed=self.seed, memory="tracemalloc")
+                meas = self.run(name, self.models[("prefix", s)], data, seed=self.seed, memory="tracemalloc",
+                                predicted=2 * pts[n])
                 if meas is not None:
                     self.mem.setdefault(name, {})[n] = meas.peak_bytes
         for name in self.ran():
@@ -357,7 +378,7 @@ class _Harness:
                 self.notes.append(f"{name}: planted label errors not measured (predicted {pred:.1f} s)")
                 continue
             model = model or self.model(("flips", s), noisy)
-            meas = self.run(name, model, noisy, seed=self.seed)
+            meas = self.run(name, model, noisy, seed=self.seed, predicted=pred)
             if meas is not None:
                 auc = roc_auc_score(flipped, -meas.value)
                 if name == RANDOM:  # its expected value, not one draw
@@ -385,11 +406,12 @@ class _Harness:
                 continue
             model_b = model_b or self.model(("resample", s), data_b)
             out = self.m.setdefault(name, {})
-            meas = self.run(name, model_b, data_b, seed=self.seed)
+            single = self.predict(name, len(rows_a))
+            meas = self.run(name, model_b, data_b, seed=self.seed, predicted=single)
             if meas is not None:
                 out["stability_subsample"] = _spearman(self.scores[name][s][ia], meas.value[ib])
             if stochastic:
-                meas = self.run(name, self.models[("prefix", s)], data_a, seed=self.seed + 1)
+                meas = self.run(name, self.models[("prefix", s)], data_a, seed=self.seed + 1, predicted=single)
                 if meas is not None:
                     out["stability_seed"] = _spearman(self.scores[name][s], meas.value)
 
@@ -454,59 +476,3 @@ class _Harness:
                 help_ = mine[mine.direction == "helpful"].set_index("fraction")[metric]
                 out["prune_gain" + suffix] = float(np.nanmean(rnd[metric] - harm) / scale)
                 out["helpful_drop" + suffix] = float(np.nanmean(help_ - rnd[metric]) / scale)
-
-    # ------------------------------------------------------------------ the table
-    def table(self, registered: list[str], chosen: set, n_full: int):
-        import pandas as pd
-
-        from samplescope.methods.registry import REGISTRY
-
-        rows = []
-        for name in [RANDOM, *registered]:
-            info = REGISTRY.get(name)
-            pts = self.times.get(name, {})
-            ns = sorted(pts)[-3:]
-            law = fit_power_law(ns, [pts[k] for k in ns], b_default=2.0) if ns else None
-            mpts = self.mem.get(name, {})
-            mns = sorted(mpts)[-3:]
-            mlaw = fit_power_law(mns, [max(mpts[k], 1.0) for k in mns], b_default=1.0, b_range=(0.0, 2.5)) \
-                if mns else None
-            meas = self.m.get(name, {})
-            stab = [meas.get(k, np.nan) for k in ("stability_subsample", "stability_seed")]
-            stab = [x for x in stab if np.isfinite(x)]
-            why = ("" if info is None else _static_support(info, self.adapter, self.train, self.valid)) or \
-                self.status.get(name, "")
-            status = why or ("ok" if pts else "supported; not compared (not among the chosen methods)")
-            rows.append({
-                "method": name, "family": "baseline" if info is None else info.family,
-                "targets": "none" if info is None else ",".join(info.targets),
-                "candidate": name in chosen, "supported": not why, "status": status,
-                "loo_spearman": meas.get("loo_spearman", np.nan), "loo_n": meas.get("loo_n", np.nan),
-                "flip_auc": meas.get("flip_auc", np.nan),
-                "stability": min(stab) if stab else np.nan,
-                "stability_subsample": meas.get("stability_subsample", np.nan),
-                "stability_seed": meas.get("stability_seed", np.nan),
-                **{k: meas.get(k, np.nan) for k in ("prune_gain", "helpful_drop", "prune_gain_balanced",
-                                                    "helpful_drop_balanced")},
-                "sizes": f"{min(pts):,}–{max(pts):,}" if len(pts) > 1 else (f"{min(pts):,}" if pts else ""),
-                "time_law": str(law) if law else "", "time_points": law.points if law else 0,
-                "time_b": law.b if law else np.nan,
-                "pred_seconds": law.predict(n_full) if law else np.nan,
-                "pred_memory_mb": mlaw.predict(n_full) / 2**20 if mlaw else np.nan,
-                "paper": "" if info is None else info.paper,
-            })
-        return pd.DataFrame(rows).set_index("method")
-
-
-def _static_support(info, adapter, train: Dataset, valid: Dataset | None) -> str:
-    """Why ``info`` cannot run on this model and data ("" when it can), without running it."""
-    missing = info.requires - adapter.capabilities
-    if missing:
-        return f"needs {', '.join(sorted(missing))} from the model, which {type(adapter).__name__} does not provide"
-    if adapter.objective.task not in info.tasks:
-        return f"supports tasks {', '.join(sorted(info.tasks))}; the model's task is {adapter.objective.task}"
-    if info.needs_valid and valid is None:
-        return "needs a validation set"
-    if not info.weights and train.weight is not None and not np.allclose(train.weight, train.weight[0]):
-        return "does not use sample weights, and the data has non-uniform weights"
-    return ""

@@ -7,8 +7,8 @@ Each measurement of the harness becomes a criterion in ``[0, 1]`` (1 = best poss
 | ``loo_spearman`` | Spearman with exact leave-one-out on a subsample | ``max(ρ, 0)`` |
 | ``flip_auc`` | ROC-AUC of planted label errors ranking lowest | ``max(2·AUC − 1, 0)`` |
 | ``stability`` | Spearman between overlapping subsamples (and seeds) | ``max(ρ, 0)`` |
-| ``prune_gain`` | validation loss after removing the lowest-valued rows, vs random rows | ÷ the best method's, ≥ 0 |
-| ``helpful_drop`` | validation loss after removing the highest-valued rows, vs random rows | ÷ the best method's, ≥ 0 |
+| ``prune_gain`` | validation loss after removing the lowest-valued rows, vs random | ÷ the best method's, ≥ 0 |
+| ``helpful_drop`` | validation loss after removing the highest-valued rows, vs random | ÷ the best method's, ≥ 0 |
 
 A goal weighs the criteria (:data:`GOALS`); a criterion nobody could measure drops out and the others
 are renormalised. Among the methods that fit the time budget (and the memory), the highest score wins;
@@ -100,9 +100,9 @@ def recommend(table, goal: Goal, *, budget_s: float, n: int, memory_bytes: int |
         if not row["supported"]:
             excluded[m] = f"not available: {row['status']}"
         elif not np.isfinite(row["pred_seconds"]):
-            excluded[m] = "not measured within select's time"
+            excluded[m] = row["status"] if row["status"] != "ok" else "not measured within select's time"
         elif row["pred_seconds"] > budget_s:
-            excluded[m] = f"predicted {_secs(row['pred_seconds'])} on {n:,} rows, over the {_secs(budget_s)} budget"
+            excluded[m] = f"predicted {_secs(row['pred_seconds'])} on {n:,} rows: over the {_secs(budget_s)} budget"
         elif memory_bytes and np.isfinite(row["pred_memory_mb"]) and row["pred_memory_mb"] * 2**20 > 0.8 * memory_bytes:
             excluded[m] = (f"predicted {row['pred_memory_mb']:,.0f} MB on {n:,} rows, more than 80% of the "
                            f"{memory_bytes / 2**20:,.0f} MB available")
@@ -166,7 +166,8 @@ def _detail(table, col, pick, eligible, random_value) -> str:
                 f"{int(table.attrs.get('flip_n', 0)):,}-row subsample made wrong, the wrong rows rank lowest with "
                 f"ROC-AUC {v:.2f}{extra}.")
     if col == "stability":
-        return f"It {_SAY[col]}: Spearman {v:.2f} between two overlapping subsamples{' and two seeds' if np.isfinite(row['stability_seed']) else ''}{extra}."
+        seeds = " and two seeds" if np.isfinite(row["stability_seed"]) else ""
+        return f"It {_SAY[col]}: Spearman {v:.2f} between two overlapping subsamples{seeds}{extra}."
     what = "class-balanced validation loss" if col.endswith("_balanced") else "validation loss"
     share = f"mean over removing {table.attrs.get('fractions', '')} of the rows"
     if col.startswith("prune_gain"):
@@ -187,8 +188,11 @@ def _reasons(table, goal, pick, scores, weights, eligible, excluded, budget_s, n
             continue
         real = col + ("_balanced" if goal.balanced and col in ("prune_gain", "helpful_drop") else "")
         reasons.append(_detail(table, real, pick, eligible, None if rnd is None else rnd[real]))
-    law = f" (time fitted as {row['time_law']} from {int(row['time_points'])} subsample sizes)" \
-        if isinstance(row["time_law"], str) and row["time_law"] else ""
+    law = ""
+    if isinstance(row["time_law"], str) and row["time_law"]:
+        law = (f" (time fitted as {row['time_law']} on {int(row['time_points'])} subsample sizes)"
+               if row["time_points"] >= 2 else
+               f" (time taken as linear in n from the largest subsample: its runs were too short to fit a law)")
     mem = "" if not np.isfinite(row["pred_memory_mb"]) else \
         f" and {row['pred_memory_mb']:,.0f} MB" if row["pred_memory_mb"] >= 1 else " and under 1 MB"
     reasons.append(f"Predicted {_secs(row['pred_seconds'])}{mem} on all {n:,} rows{law}, within the "
@@ -208,7 +212,8 @@ def _reasons(table, goal, pick, scores, weights, eligible, excluded, budget_s, n
         reasons.append("Caution: on this data no method did clearly better than random scores for this goal.")
     over = [m for m, why in excluded.items() if "budget" in why]
     if over:
-        reasons.append("Left out for the budget: " + "; ".join(f"{m} ({excluded[m].split(',')[0]})" for m in over) + ".")
+        short = "; ".join(f"{m} ({excluded[m].split(':')[0]})" for m in over)
+        reasons.append(f"Left out for the budget: {short}.")
     na = [m for m, why in excluded.items() if why.startswith("not available")]
     if na:
         reasons.append(f"Not available for this model or data: {', '.join(na)}.")
