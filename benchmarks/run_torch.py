@@ -38,6 +38,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 PEER_PY = ROOT / ".bench/venv-torchpeers/bin/python"
 D, N_VALID, LAMBDA = 30, 500, 1.0
+BUDGET_S = 300  # per peer run; a run over it is reported as timed out
 
 
 def make_data(n: int, seed: int = 0):
@@ -89,7 +90,8 @@ def prepare(n: int, folder: Path) -> dict:
         ("logistic", "influence (arnoldi, rank 10)"): (logistic, "influence", {"solver": "arnoldi", "rank": 10}),
         ("logistic", "influence (lissa)"): (logistic, "influence", {"solver": "lissa", "iterations": 1000}),
         ("logistic", "tracin (η = 1)"): (logistic, "tracin", {"learning_rate": 1.0}),
-        ("logistic", "trak (k = 16)"): (logistic, "trak", {"proj_dim": 16, "damping": 0.0}),
+        ("logistic", "trak (identity)"): (logistic, "trak", {"proj_dim": 10_000}),
+        ("logistic", "trak (k = 16)"): (logistic, "trak", {"proj_dim": 16}),
         ("mlp", "influence (ggn, cg, δ = 1e-3)"): (mlp, "influence", {"solver": "cg", "damping": 1e-3}),
         ("mlp", "influence (ggn, arnoldi 50)"): (mlp, "influence", {"solver": "arnoldi", "iterations": 50,
                                                                      "damping": 1e-3}),
@@ -127,6 +129,13 @@ def peers(folder: Path, only: list[str]) -> None:
     def run(lib, model, label, fn):
         if lib not in only:
             return
+        import signal
+
+        def timeout(*_):
+            raise TimeoutError(f"over {BUDGET_S} s")
+
+        signal.signal(signal.SIGALRM, timeout)
+        signal.alarm(BUDGET_S)
         t0 = time.perf_counter()
         try:
             v = np.asarray(fn(), dtype=np.float64).reshape(-1)
@@ -134,6 +143,10 @@ def peers(folder: Path, only: list[str]) -> None:
         except Exception as exc:  # noqa: BLE001 - a peer's failure is a result
             results[f"{lib}|{model}|{label}"] = {"seconds": time.perf_counter() - t0,
                                                   "error": f"{type(exc).__name__}: {str(exc)[:160]}"}
+        finally:
+            signal.alarm(0)
+        print(f"{lib} {model} {label}: {time.perf_counter() - t0:.1f} s "
+              f"{results[f'{lib}|{model}|{label}'].get('error', '')}", file=sys.stderr, flush=True)
 
     mean_bce = torch.nn.BCEWithLogitsLoss()
 
@@ -149,7 +162,8 @@ def peers(folder: Path, only: list[str]) -> None:
         return infl.influences(Xva, yva, Xtr, ytr).mean(dim=0).detach()
 
     if "pydvl" in only:
-        from pydvl.influence.torch import ArnoldiInfluence, CgInfluence, DirectInfluence, LissaInfluence
+        from pydvl.influence.torch import (ArnoldiInfluence, CgInfluence, DirectInfluence, LissaInfluence,
+                                           SecondOrderMode)
 
         run("pydvl", "logistic", "influence (exact)", lambda: pydvl(DirectInfluence, "logistic", LAMBDA / n))
         run("pydvl", "logistic", "influence (cg)", lambda: pydvl(CgInfluence, "logistic", LAMBDA / n,
@@ -158,9 +172,11 @@ def peers(folder: Path, only: list[str]) -> None:
                                                                                 LAMBDA / n, rank=10))
         run("pydvl", "logistic", "influence (lissa)", lambda: pydvl(LissaInfluence, "logistic", LAMBDA / n,
                                                                      maxiter=1000))
-        run("pydvl", "mlp", "influence (cg, δ = 1e-3)", lambda: pydvl(CgInfluence, "mlp", 1e-3 + 1e-3,
-                                                                       solve_simultaneously=True))
-        run("pydvl", "mlp", "influence (arnoldi 50)", lambda: pydvl(ArnoldiInfluence, "mlp", 2e-3, rank=50))
+        gn = {"second_order_mode": SecondOrderMode.GAUSS_NEWTON}
+        run("pydvl", "mlp", "influence (ggn, cg, δ = 1e-3)", lambda: pydvl(CgInfluence, "mlp", 2e-3, maxiter=100,
+                                                                            solve_simultaneously=True, **gn))
+        run("pydvl", "mlp", "influence (ggn, arnoldi 50)", lambda: pydvl(ArnoldiInfluence, "mlp", 2e-3, rank=50,
+                                                                          **gn))
 
     # dattri 0.3: attribute(train_loader, test_loader) -> (n_train, n_test)
     def dattri_task(model, ckpt):
@@ -168,7 +184,9 @@ def peers(folder: Path, only: list[str]) -> None:
 
         from dattri.task import AttributionTask
 
-        m = models[model]
+        m = build(model).float()  # dattri's Arnoldi and LiSSA build float32 matrices: run it in float32
+        ckpt = [{k: v.float() for k, v in c.items()} for c in ckpt] if isinstance(ckpt, list) else \
+            {k: v.float() for k, v in ckpt.items()}
 
         def loss(params, batch):
             x, y = batch
@@ -179,8 +197,8 @@ def peers(folder: Path, only: list[str]) -> None:
     def loaders():
         from torch.utils.data import DataLoader, TensorDataset
 
-        return (DataLoader(TensorDataset(Xtr, ytr), batch_size=500),
-                DataLoader(TensorDataset(Xva, yva), batch_size=500))
+        return (DataLoader(TensorDataset(Xtr.float(), ytr.float()), batch_size=500),
+                DataLoader(TensorDataset(Xva.float(), yva.float()), batch_size=500))
 
     def dattri_if(cls, model, **kw):
         task = dattri_task(model, models[model].state_dict())
@@ -217,9 +235,12 @@ def peers(folder: Path, only: list[str]) -> None:
 
         def captum(model, layer, paths, lr):
             m = models[model]
-            t = TracInCPFast(m, layer(m), TensorDataset(Xtr, ytr.reshape(-1, 1)), paths,
-                             checkpoints_load_func=lambda mm, p: mm.load_state_dict(torch.load(p, weights_only=True))
-                             or lr, loss_fn=torch.nn.BCEWithLogitsLoss(reduction="sum"), batch_size=500)
+            def load(mm, path):  # Captum multiplies each checkpoint's scores by what this returns
+                mm.load_state_dict(torch.load(path, weights_only=True))
+                return lr
+
+            t = TracInCPFast(m, layer(m), TensorDataset(Xtr, ytr.reshape(-1, 1)), paths, checkpoints_load_func=load,
+                             loss_fn=torch.nn.BCEWithLogitsLoss(reduction="sum"), batch_size=500)
             return t.influence((Xva, yva.reshape(-1, 1))).mean(dim=0).detach()
         run("captum", "logistic", "tracin (η = 1)", lambda: captum("logistic", lambda m: m,
                                                                     [str(folder / "logistic.pt")], 1.0))
@@ -231,21 +252,26 @@ def peers(folder: Path, only: list[str]) -> None:
         def traker(model, k, paths):
             from trak import TRAKer
             from trak.modelout_functions import AbstractModelOutput
-            from trak.projectors import BasicProjector, ProjectionType
+            from trak.projectors import BasicProjector, NoOpProjector, ProjectionType
 
             class Binary(AbstractModelOutput):
+                def __init__(self):
+                    super().__init__()
+
                 def get_output(self, model, weights, buffers, x, y):
                     logit = torch.func.functional_call(model, (weights, buffers), x.unsqueeze(0)).reshape(())
                     return (2 * y - 1) * logit
 
-                def get_out_to_loss_grad(self, model, batch):
+                def get_out_to_loss_grad(self, model, weights, buffers, batch):
                     x, y = batch
-                    return torch.sigmoid(-(2 * y - 1) * model(x).reshape(-1)).reshape(-1, 1)
+                    logit = torch.func.functional_call(model, (weights, buffers), x).reshape(-1)
+                    return torch.sigmoid(-(2 * y - 1) * logit).detach().reshape(-1, 1)
 
             m = models[model]
             p = sum(t.numel() for t in m.parameters())
-            proj = BasicProjector(grad_dim=p, proj_dim=k, seed=0, proj_type=ProjectionType.rademacher, device="cpu",
-                                  dtype=torch.float64)
+            proj = NoOpProjector(grad_dim=p, proj_dim=p, device="cpu") if k >= p else BasicProjector(
+                grad_dim=p, proj_dim=k, seed=0, proj_type=ProjectionType.rademacher, device="cpu", dtype=torch.float64)
+            k = min(k, p)
             with tempfile.TemporaryDirectory() as d:
                 tr = TRAKer(model=m, task=Binary(), train_set_size=n, save_dir=d, device="cpu", projector=proj,
                             proj_dim=k, use_half_precision=False, logging_level=40)
@@ -259,7 +285,7 @@ def peers(folder: Path, only: list[str]) -> None:
                                                 model_id=i, num_targets=len(Xva))
                     tr.score(batch=(Xva, yva), num_samples=len(Xva))
                 return np.asarray(tr.finalize_scores(exp_name="v")).mean(axis=1)
-        run("traker", "logistic", "trak (k = 16)", lambda: traker("logistic", 16, [str(folder / "logistic.pt")]))
+        run("traker", "logistic", "trak (identity)", lambda: traker("logistic", 10_000, [str(folder / "logistic.pt")]))
         run("traker", "mlp", "trak (k = 512, 3 checkpoints)", lambda: traker("mlp", 512, ckpts))
 
     json.dump(results, open(folder / f"peers-{'-'.join(only)}.json", "w"))

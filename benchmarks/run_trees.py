@@ -274,10 +274,15 @@ def part_ranking(args) -> dict:
             return ndcg10(model.refit(train.with_weight(removed_weight(unit, members)))) - base
 
         rng = np.random.default_rng(1000 + seed)
+        rand = {}
         for unit, k, size in (("query", k_q, n_groups), ("document", k_d, train.n)):
-            results.setdefault(("random", unit), {"harmful": [], "helpful": []})
-            results[("random", unit)]["harmful"].append(after(unit, rng.choice(size, k, replace=False)))
+            draws = [after(unit, rng.choice(size, k, replace=False)) for _ in range(args.random_draws)]
+            rand[unit] = float(np.mean(draws))
+            results.setdefault(("random", unit), {"harmful": [], "helpful": [], "draws": []})
+            results[("random", unit)]["harmful"].append(rand[unit])
+            results[("random", unit)]["draws"].extend(draws)
         doc_cache: dict = {}
+        query_values: dict = {}
         for method, unit in RANK_METHODS:
             key = (method, unit)
             t0 = time.perf_counter()
@@ -295,16 +300,28 @@ def part_ranking(args) -> dict:
                 continue
             if unit == "document":
                 doc_cache[method] = v
+            else:
+                query_values[method] = v
             secs = time.perf_counter() - t0
             k = k_q if unit == "query" else k_d
             order = np.argsort(v, kind="stable")
-            r = results.setdefault(key, {"harmful": [], "helpful": [], "seconds": []})
+            r = results.setdefault(key, {"harmful": [], "helpful": [], "seconds": [], "vs_random_harmful": [],
+                                         "vs_random_helpful": []})
             r["harmful"].append(after(unit, order[:k]))
             r["helpful"].append(after(unit, order[-k:]))
+            r["vs_random_harmful"].append(r["harmful"][-1] - rand[unit])  # paired: same seed, same model
+            r["vs_random_helpful"].append(r["helpful"][-1] - rand[unit])
             r["seconds"].append(secs)
+        if "loo" in query_values:  # how each method ranks the queries against exact leave-one-query-out
+            from scipy.stats import spearmanr
+
+            for method, v in query_values.items():
+                if method != "loo":
+                    rho = float(spearmanr(v, query_values["loo"])[0])
+                    results[(method, "query")].setdefault("rho_loo", []).append(rho)
         print(f"[ranking] seed {seed}: base NDCG@10 {base:.4f}, {time.perf_counter() - t_seed:.0f} s",
               file=sys.stderr, flush=True)
-    return {"seeds": args.seeds, "rounds": args.rounds, "k_query": k_q, "k_document": k_d, "n_groups": n_groups,
+    return {"seeds": args.seeds, "rounds": args.rounds, "random_draws": args.random_draws, "k_query": k_q, "k_document": k_d, "n_groups": n_groups,
             "n": train.n, "base": base_scores,
             "rows": [{"method": m, "unit": u, **r} for (m, u), r in results.items()],
             "skipped": [{"method": m, "unit": u, "reason": why} for (m, u), why in skipped.items()]}
@@ -345,6 +362,8 @@ def part_scale(args) -> dict:
 # ------------------------------------------------------------------ the page
 def _ms(xs) -> str:
     xs = np.asarray(xs, dtype=float)
+    if xs.size == 0:
+        return ""
     return f"{xs.mean():+.4f} ± {xs.std(ddof=1) if len(xs) > 1 else 0.0:.4f}"
 
 
@@ -406,25 +425,33 @@ def render(parts: dict, meta: str, cmd: str) -> str:
               "parameters and measure the change of validation NDCG@10. Mean ± sd over "
               f"{rk['seeds']} seeds; base NDCG@10 {np.mean(rk['base']):.4f} ± {np.std(rk['base'], ddof=1):.4f}. "
               "`boostin` and `loo` value the validation lambdarank loss (the same test set NDCG is measured "
-              "on); `el2n` and `margin` need no validation set. Desired: the harmful column above the random "
-              "row of the same unit, the helpful column below it.", ""]
-        L += ["| method | unit | NDCG@10 change, most harmful removed | most helpful removed | harmful > random "
-              "| helpful < random | scoring seconds |", "|---|---|---:|---:|:---:|:---:|---:|"]
+              "on); `el2n` and `margin` need no validation set. The random row is the mean of "
+              f"{rk.get('random_draws', 1)} random removals per seed. Desired: the harmful column above the random "
+              "row of the same unit, the helpful column below it; `− random` columns are the per-seed (paired) "
+              "differences from that seed's random removal. `ρ loo` = Spearman of the query values with exact "
+              "leave-one-query-out (`loo`), per seed.", ""]
+        L += ["| method | unit | NDCG@10 change, most harmful removed | − random | most helpful removed | − random "
+              "| harmful > random | helpful < random | ρ loo | scoring seconds |",
+              "|---|---|---:|---:|---:|---:|:---:|:---:|---:|---:|"]
         rows = {(r["method"], r["unit"]): r for r in rk["rows"]}
         for unit in ("query", "document"):
             rnd = rows.get(("random", unit))
             if rnd:
-                L.append(f"| random | {unit} | {_ms(rnd['harmful'])} | | | | |")
+                L.append(f"| random | {unit} | {_ms(rnd['harmful'])} | | | | | | | |")
             for r in rk["rows"]:
                 if r["unit"] != unit or r["method"] == "random":
                     continue
                 h, p = np.mean(r["harmful"]), np.mean(r["helpful"])
                 ok_h = "yes" if rnd and h > np.mean(rnd["harmful"]) else "no"
                 ok_p = "yes" if rnd and p < np.mean(rnd["harmful"]) else "no"
-                L.append(f"| {r['method']} | {unit} | {_ms(r['harmful'])} | {_ms(r['helpful'])} | {ok_h} | {ok_p} "
-                         f"| {np.mean(r['seconds']):.1f} |")
+                rho = _ms(r["rho_loo"]).replace("+", "") if r.get("rho_loo") else ""
+                reused = r["method"] == "boostin" and unit == "query" and np.mean(r["seconds"]) < 0.05
+                secs = "sum of the document values" if reused else f"{np.mean(r['seconds']):.1f}"
+                L.append(f"| {r['method']} | {unit} | {_ms(r['harmful'])} | {_ms(r.get('vs_random_harmful', []))} | "
+                         f"{_ms(r['helpful'])} | {_ms(r.get('vs_random_helpful', []))} | {ok_h} | {ok_p} | {rho} | "
+                         f"{secs} |")
         for s in rk.get("skipped", []):
-            L.append(f"| {s['method']} | {s['unit']} | not available: {s['reason']} | | | | |")
+            L.append(f"| {s['method']} | {s['unit']} | not available: {s['reason']} | | | | | | | |")
         L.append("")
         if rk.get("notes"):
             L += [rk["notes"], ""]
@@ -463,7 +490,8 @@ def main(argv=None) -> int:
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--rounds", type=int, default=100)
     ap.add_argument("--fraction", type=float, default=0.05)
-    ap.add_argument("--scale-rows", type=int, nargs="+", default=[1_000_000])
+    ap.add_argument("--random-draws", type=int, default=3, help="random removals per seed (their mean is used)")
+    ap.add_argument("--scale-rows", type=int, nargs="+", default=[250_000, 1_000_000])
     ap.add_argument("--scale-trees", type=int, default=100)
     # internal: one valuation in a fresh process
     ap.add_argument("--worker", choices=("fidelity", "scale"))

@@ -133,9 +133,10 @@ def to_markdown(rows: list[dict], budget_s: float, max_seconds: float) -> str:
         lines.append(f"| {r['data']} | {r['model']} | {r['n']:,} | {r['goal']} | {_s(r['select_s'])} | **{r['rec']}** "
                      f"| {_s(r['pred_s'])} | {r['law']} ({r['sizes']}) | {_s(r['full_s'])} "
                      f"| {r['full_s'] / r['pred_s']:.2g}× |")
-    lines += ["", "The prediction is a·nᵇ through the three largest subsamples timed, with 1 ≤ b ≤ 3 (every method "
-              "touches every row; a flatter curve on small subsamples only means a fixed cost such as a p³ "
-              "factorisation dominates there). Runs under 2 ms are mostly overhead and are extrapolated linearly. "
+    lines += ["", "The prediction is a·nᵇ through the three largest subsamples timed, with 1 ≤ b ≤ 3 "
+              "(every method touches every row; a flatter curve on small subsamples only means a fixed cost "
+              "such as a p³ factorisation dominates there). Runs under 2 ms are mostly overhead and are "
+              "extrapolated linearly. "
               "The full run also pays what the subsample runs did not: the fitted scikit-learn model is first moved "
               "to the exact optimum of its objective.", "",
               "Predicted and measured on the full data for more methods (memory: peak resident set size on top of "

@@ -28,13 +28,18 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import resource
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
+# one BLAS thread: on a shared machine a multi-threaded OpenBLAS spins against other jobs (100× slower here)
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import numpy as np  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
@@ -436,13 +441,18 @@ def main(argv=None) -> None:
     noi = noise(seeds, log)
     exp = explain_example(first)
     total = time.perf_counter() - t_start
+    ru_self, ru_kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = ru_self.ru_utime + ru_self.ru_stime + ru_kids.ru_utime + ru_kids.ru_stime
+    load = os.getloadavg()[1]
     cmd = f"nice .venv/bin/python benchmarks/use_cases.py --out {args.out}" + (
         f" --seeds {args.seeds}" if args.seeds != 5 else "")
     doc = [
         "# Use cases: from scores to decisions",
         "",
-        f"Produced by `{cmd}` ({total / 60:.1f} min on {platform.machine()}, {os.cpu_count()} cores shared, "
-        f"Python {platform.python_version()}, {time.strftime('%Y-%m-%d')}). Every number below comes from that run.",
+        f"Produced by `{cmd}`: {total / 60:.1f} min wall time, {cpu / 60:.1f} min CPU time, on {platform.machine()} "
+        f"with {os.cpu_count()} cores shared with other jobs (5-min load average {load:.1f} at the end), one BLAS "
+        f"thread, Python "
+        f"{platform.python_version()}, {time.strftime('%Y-%m-%d')}. Every number below comes from that run.",
         "",
         "## 1. Imbalanced clicks: reweighting (Open Bandit Dataset, all six files pooled)",
         "",

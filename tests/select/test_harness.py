@@ -236,3 +236,11 @@ def test_cli_select_writes_json_and_html_and_reports_errors(tmp_path, problem):
                        (["--out", str(tmp_path / "s.txt")], "expected a .json file")):
         res = runner.invoke(app, [*args, *bad])
         assert res.exit_code == 2 and match in res.output, res.output
+
+
+def test_a_tiny_time_limit_still_gives_a_report(problem):
+    train, valid = problem("binary", n=300, d=3)
+    sel = select(ss.fit_model("logistic", train), train, valid, budget_s=5, max_seconds=0.05,
+                 methods=["influence"])
+    assert "random" in sel.table.index and sel.notes  # what was skipped is said
+    assert sel.table.loc["self_loss", "status"] == "ok"  # the first size always runs

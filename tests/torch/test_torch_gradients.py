@@ -171,6 +171,48 @@ def test_bad_outputs_and_inputs_are_user_errors():
     data = tabular()
     with pytest.raises(ModelError, match=r"returned scores of shape \(23, 3\) for 23 rows; expected \(23,\)"):
         TorchModel(TabularNet(3).double(), "logloss").scores(data)
+    with pytest.raises(ss.MethodError, match="newton_loo needs a linear model"):
+        ss.score("newton_loo", TorchModel(TabularNet().double(), "logloss"), data)
     narrow = ss.from_arrays(np.zeros((4, 1)), np.array([0.0, 1, 0, 1]), name="narrow.parquet")
     with pytest.raises(ss.DataError, match=r"narrow.parquet: the torch model could not score its rows \(1 feature"):
         ss.score("grad_norm", TorchModel(TabularNet().double(), "logloss"), narrow)
+
+
+class TwoInputs(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(1)
+        self.a, self.b = torch.nn.Linear(2, 3), torch.nn.Linear(2, 3)
+
+    def forward(self, xa, xb):
+        return (torch.tanh(self.a(xa)) * self.b(xb)).sum(dim=1)
+
+
+def test_custom_inputs_with_several_tensors():
+    data = tabular()
+    split = lambda X: (torch.as_tensor(X[:, :2]), torch.as_tensor(X[:, 2:]))  # noqa: E731
+    tm = TorchModel(TwoInputs().double(), "logloss", inputs=split, batch_size=6)
+    th = {n: t.clone().requires_grad_(True) for n, t in tm._theta.items()}
+    rows = []
+    for i in range(data.n):
+        s = torch.func.functional_call(tm.module, th, split(data.X[i:i + 1])).reshape(1)
+        g = torch.autograd.grad(torch_loss(tm.objective)(data.y[i:i + 1], s, None, np.ones(1)).sum(),
+                                [th[n] for n in tm.names])
+        rows.append(np.concatenate([x.reshape(-1).numpy() for x in g]))
+    close(tm.param_gradients(data), np.array(rows), TORCH["autograd"])
+
+
+def test_bare_modules_are_wrapped_and_torch_is_optional(monkeypatch):
+    import sys
+
+    data = tabular(weights=False)
+    net = TabularNet().double()
+    close(ss.score("grad_norm", net, data).values,
+          ss.score("grad_norm", TorchModel(net, "logloss"), data).values, TORCH["autograd"])
+    assert ss.wrap_model(TabularNet(3).double(), data).objective.name == "softmax"
+    net.objective = "squared_error"
+    assert ss.wrap_model(net, data).objective.name == "squared_error"
+    fake = type("Module", (), {"__module__": "torch.nn.modules.module"})()
+    monkeypatch.setitem(sys.modules, "torch", None)
+    with pytest.raises(ss.MissingDependencyError, match=r"pip install 'samplescope\[torch\]'"):
+        ss.wrap_model(fake, data)

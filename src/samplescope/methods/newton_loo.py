@@ -37,6 +37,9 @@ from samplescope.models.linear_batch import GroupLeaveOut, LeaveOut, mean_target
           targets=("validation", "self"), paper="Rad & Maleki 2020",
           tasks=("binary", "regression", "multiclass", "ranking"), units=("document", "query"))
 def newton_loo(ctx, *, chunk_size: int | None = None):
+    if not isinstance(ctx.model, LinearModel):
+        raise MethodError(f"newton_loo needs a linear model (its leave-one-out Hessian downdates are exact there); "
+                          f"found {type(ctx.model).__name__}; use influence or loo")
     if ctx.unit == "query" or getattr(ctx.model, "grouped", False):
         return _group_newton_loo(ctx, chunk_size)
     train, valid = ctx.train, ctx.valid

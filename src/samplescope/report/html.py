@@ -35,8 +35,8 @@ MEANING = {
 
 
 def _rows(result: ImportanceResult, train: Dataset, order: np.ndarray) -> list[dict]:
-    return [{"row": int(r), "id": train.row_ids[r], "label": f"{train.y[r]:g}", "value": f"{result.values[r]:.4g}"}
-            for r in order]
+    return [{"row": int(r), "id": train.row_ids[r], "label": f"{train.y[r]:g}",
+             "value": f"{result.values[r] + 0.0:.4g}"} for r in order]  # + 0.0: no "-0"
 
 
 def write_report(path, *, train: Dataset | None = None, results: list[ImportanceResult] = (),
@@ -226,6 +226,7 @@ def _selection(sel) -> dict:
                         ref=sel.budget_s, ref_label=f"budget {sel.budget_s:g} s", highlight=sel.recommendation)
     return {"selection": {"goal": sel.goal, "budget": f"{sel.budget_s:g}", "recommendation": sel.recommendation,
                           "seconds": f"{sel.seconds:.1f}", "settings": sel.settings,
+                          "timed": sorted({int(n) for n in sel.costs["n"]}) if len(sel.costs) else [],
                           "metric": "class-balanced validation loss" if suffix else "validation loss",
                           "holdout": sel.dataset.get("holdout_rows")},
             "comparison": rows, "cost_svg": cost_svg, "curves": _curve_svgs(sel, suffix),

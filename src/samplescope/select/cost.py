@@ -205,7 +205,7 @@ def measure_guarded(fn: Callable[[], object], *, timeout: float, memory: bool | 
 
 
 def time_law(pts: dict[int, float], *, scheduling: bool = False):
-    """``a·nᵇ`` through the three largest sizes timed, with ``1 ≤ b ≤ 3``.
+    """``a·nᵇ`` through the three largest sizes timed, with ``1 ≤ b ≤ 3`` (``≤ 2`` from two sizes).
 
     Every method touches every row, so time grows at least linearly: a smaller fitted exponent only says
     that a fixed cost (a ``p³`` factorisation, start-up) dominates the small subsamples. Runs under
@@ -217,8 +217,8 @@ def time_law(pts: dict[int, float], *, scheduling: bool = False):
         return None
     ns = sorted(pts)
     slow = [n for n in ns if pts[n] >= NOISE_S][-3:]
-    if len(slow) >= 2:
-        return fit_power_law(slow, [pts[n] for n in slow], b_range=(1.0, 3.0))
+    if len(slow) >= 2:  # two sizes give a noisy exponent: at most quadratic then
+        return fit_power_law(slow, [pts[n] for n in slow], b_range=(1.0, 3.0 if len(slow) >= 3 else 2.0))
     top = ns[-1]
     b = 2.0 if scheduling and len(ns) == 1 else 1.0
     return fit_power_law([top], [max(pts[top], 1e-6)], b_default=b)

@@ -35,6 +35,7 @@ from samplescope.methods.registry import get_method, list_methods
 from samplescope.models import wrap_model
 from samplescope.select.cost import (TimedOut, available_memory, measure, measure_guarded, rss_probe_works,
                                      time_law)
+from samplescope.select.curves import CURVE_COLUMNS, removal_curves
 from samplescope.select.recommend import BASELINES, GOALS, RANDOM, recommend
 from samplescope.select.sampling import corrupt, stratified_order
 from samplescope.select.selection import SelectionReport
@@ -46,8 +47,6 @@ _log = logging.getLogger("samplescope.select")
 
 #: share of select's time given to each phase (unused time passes on to the next)
 SHARES = (("cost", 0.4), ("flips", 0.2), ("stability", 0.15), ("removal", 0.25))
-FRACTIONS = (0.02, 0.05, 0.1, 0.2)
-RANDOM_DRAWS = 3
 #: runs predicted to take longer than this (seconds) run in a separate process with a time limit
 GUARD_S = 0.2
 
@@ -111,7 +110,7 @@ def select(model, train: Dataset, valid: Dataset | None = None, *, goal: str = "
     if valid is None:
         order, held = order.split(0.2)
         eval_data, holdout = train.subset(held), True
-    h = _Harness(adapter, train, valid, eval_data, order, task, seed, n_jobs, limit, say)
+    h = _Harness(adapter, train, valid, eval_data, order, task, seed, n_jobs, limit)
     sizes = _sizes(order.n, max_rows)
 
     h.phase("cost")
@@ -132,7 +131,7 @@ def select(model, train: Dataset, valid: Dataset | None = None, *, goal: str = "
     h.phase("removal")
     s_rem = max([s for s in sizes if s <= min(removal_rows, reached)] or [sizes[0]])
     say(f"removal curves on {s_rem} rows (refits)")
-    h.removal(done, s_rem, goal_info)
+    removal_curves(h, done, s_rem, goal_info)
     h.phase(None)
 
     table = build_table(h, registered, set(chosen) | set(BASELINES), train.n)
@@ -150,8 +149,7 @@ def select(model, train: Dataset, valid: Dataset | None = None, *, goal: str = "
                           if task != "regression" else {}), "fingerprint": train.fingerprint()}
     return SelectionReport(
         goal=goal, budget_s=float(budget_s), recommendation=pick, reasons=reasons, table=table,
-        curves=pd.DataFrame(h.curves, columns=["method", "direction", "fraction", "k", "loss", "balanced_loss",
-                                               "base_loss", "base_balanced_loss"]),
+        curves=pd.DataFrame(h.curves, columns=CURVE_COLUMNS),
         costs=pd.DataFrame(h.cost_rows, columns=["method", "n", "seconds", "peak_mb"]),
         dataset=dataset,
         model={"type": type(adapter).__name__, "params": adapter.params(), "fingerprint": adapter.fingerprint()},
@@ -196,9 +194,9 @@ def _spearman(a: np.ndarray, b: np.ndarray) -> float:
 class _Harness:
     """The state shared by the measurements: subsample models, scores per size, notes."""
 
-    def __init__(self, adapter, train, valid, eval_data, order, task, seed, n_jobs, limit, say):
+    def __init__(self, adapter, train, valid, eval_data, order, task, seed, n_jobs, limit):
         self.adapter, self.train, self.valid, self.eval = adapter, train, valid, eval_data
-        self.order, self.task, self.seed, self.n_jobs, self.say = order, task, seed, n_jobs, say
+        self.order, self.task, self.seed, self.n_jobs = order, task, seed, n_jobs
         self.t0, self.limit, self.deadline, self.share = time.perf_counter(), limit, time.perf_counter(), 0.0
         self.phase_seconds: dict[str, float] = {}
         self._phase, self._phase_t = None, 0.0
@@ -414,65 +412,3 @@ class _Harness:
                 meas = self.run(name, self.models[("prefix", s)], data_a, seed=self.seed + 1, predicted=single)
                 if meas is not None:
                     out["stability_seed"] = _spearman(self.scores[name][s], meas.value)
-
-    # ------------------------------------------------------------------ (c) removal curves
-    def removal(self, names: list[str], s: int, goal) -> None:
-        rows, data = self.prefix(s)
-        base = self.models[("prefix", s)]
-        names = [m for m in names if s in self.scores[m]]
-        t_refit = self.refit_s[("prefix", s)]
-        fractions = FRACTIONS
-        n_refits = lambda fr, k: len(fr) * (2 * k + RANDOM_DRAWS)  # noqa: E731
-        if t_refit * n_refits(fractions, len(names)) > self.left():
-            fractions = (0.05, 0.2)
-        key = "flip_auc" if goal.name == "noise" else "loo_spearman"
-        names.sort(key=lambda m: (m != RANDOM, m not in BASELINES, -np.nan_to_num(self.m.get(m, {}).get(key, np.nan),
-                                                                                  nan=-2)))
-        fit = max(0, int((self.left() / max(t_refit, 1e-3) / len(fractions) - RANDOM_DRAWS) // 2))
-        if fit < len(names):
-            self.notes.append(f"removal curves skipped for {', '.join(names[fit:])} (each needs {2 * len(fractions)} "
-                              f"refits of about {t_refit:.2g} s)")
-            names = names[:fit]
-        self.fractions = fractions if names else ()
-        if not names:
-            return
-        b_loss, b_bal = self.metric(base)
-        rng = np.random.default_rng(self.seed + 29)
-        for f in fractions:
-            k = max(1, int(round(f * len(rows))))
-            res = [self.metric(base.refit(data.subset(np.delete(np.arange(len(rows)),
-                                                                rng.choice(len(rows), k, replace=False)))))
-                   for _ in range(RANDOM_DRAWS)]
-            self.curves.append((RANDOM, "random", f, k, *np.mean(res, axis=0), b_loss, b_bal))
-            for name in names:
-                if name == RANDOM:
-                    continue
-                v = self.scores[name][s]
-                for direction, drop in (("helpful", np.argsort(-v, kind="stable")[:k]),
-                                        ("harmful", np.argsort(v, kind="stable")[:k])):
-                    try:
-                        loss, bal = self.metric(base.refit(data.subset(np.delete(np.arange(len(rows)), drop))))
-                    except SamplescopeError as exc:
-                        loss = bal = float("nan")
-                        self.notes.append(f"{name}: refit without its {direction} {k} rows failed ({exc})")
-                    self.curves.append((name, direction, f, k, loss, bal, b_loss, b_bal))
-        self._gains(names)
-
-    def _gains(self, names: list[str]) -> None:
-        import pandas as pd
-
-        c = pd.DataFrame(self.curves, columns=["method", "direction", "fraction", "k", "loss", "balanced_loss",
-                                               "base_loss", "base_balanced_loss"])
-        rnd = c[c.method == RANDOM].set_index("fraction")
-        for name in names:
-            mine = c[c.method == name]
-            out = self.m.setdefault(name, {})
-            for metric, suffix in (("loss", ""), ("balanced_loss", "_balanced")):
-                scale = abs(c[f"base_{metric}"].iloc[0]) or 1.0
-                if name == RANDOM:
-                    out["prune_gain" + suffix] = out["helpful_drop" + suffix] = 0.0
-                    continue
-                harm = mine[mine.direction == "harmful"].set_index("fraction")[metric]
-                help_ = mine[mine.direction == "helpful"].set_index("fraction")[metric]
-                out["prune_gain" + suffix] = float(np.nanmean(rnd[metric] - harm) / scale)
-                out["helpful_drop" + suffix] = float(np.nanmean(help_ - rnd[metric]) / scale)
