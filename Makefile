@@ -18,9 +18,9 @@ venv: $(STAMP)
 demo: venv
 	$(BIN)/samplescope demo --out out/demo
 
-## the whole test suite
+## the whole test suite (one BLAS thread: the tests' matrices are small, and threads thrash on a busy 2-core box)
 test: venv
-	$(BIN)/python -m pytest -q
+	OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python -m pytest -q
 
 ## benchmarks against the peers (pyDVL, OpenDataVal in their own venvs under .bench/); writes docs/benchmarks.md
 bench: venv

@@ -92,9 +92,10 @@ def prepare(n: int, folder: Path) -> dict:
         ("logistic", "tracin (η = 1)"): (logistic, "tracin", {"learning_rate": 1.0}),
         ("logistic", "trak (identity)"): (logistic, "trak", {"proj_dim": 10_000}),
         ("logistic", "trak (k = 16)"): (logistic, "trak", {"proj_dim": 16}),
-        ("mlp", "influence (ggn, cg, δ = 1e-3)"): (mlp, "influence", {"solver": "cg", "damping": 1e-3}),
-        ("mlp", "influence (ggn, arnoldi 50)"): (mlp, "influence", {"solver": "arnoldi", "iterations": 50,
-                                                                     "damping": 1e-3}),
+        ("mlp", "influence (ggn, cg 100, δ = 1e-3)"): (mlp, "influence", {"solver": "cg", "damping": 1e-3,
+                                                                           "iterations": 100}),
+        ("mlp", "influence (ggn, arnoldi, rank 50)"): (mlp, "influence", {"solver": "arnoldi", "rank": 50,
+                                                                           "damping": 1e-3}),
         ("mlp", "tracin (3 checkpoints)"): (mlp, "tracin", {}),
         ("mlp", "trak (k = 512, 3 checkpoints)"): (mlp, "trak", {"proj_dim": 512, "damping": 1e-3}),
         ("mlp", "grad_norm (self)"): (mlp, "grad_norm", {}),
@@ -173,9 +174,9 @@ def peers(folder: Path, only: list[str]) -> None:
         run("pydvl", "logistic", "influence (lissa)", lambda: pydvl(LissaInfluence, "logistic", LAMBDA / n,
                                                                      maxiter=1000))
         gn = {"second_order_mode": SecondOrderMode.GAUSS_NEWTON}
-        run("pydvl", "mlp", "influence (ggn, cg, δ = 1e-3)", lambda: pydvl(CgInfluence, "mlp", 2e-3, maxiter=100,
+        run("pydvl", "mlp", "influence (ggn, cg 100, δ = 1e-3)", lambda: pydvl(CgInfluence, "mlp", 2e-3, maxiter=100,
                                                                             solve_simultaneously=True, **gn))
-        run("pydvl", "mlp", "influence (ggn, arnoldi 50)", lambda: pydvl(ArnoldiInfluence, "mlp", 2e-3, rank=50,
+        run("pydvl", "mlp", "influence (ggn, arnoldi, rank 50)", lambda: pydvl(ArnoldiInfluence, "mlp", 2e-3, rank=50,
                                                                           **gn))
 
     # dattri 0.3: attribute(train_loader, test_loader) -> (n_train, n_test)
@@ -217,7 +218,7 @@ def peers(folder: Path, only: list[str]) -> None:
         run("dattri", "logistic", "influence (cg)", lambda: dattri_if(IFAttributorCG, "logistic", max_iter=50,
                                                                        regularization=LAMBDA / n))
         run("dattri", "logistic", "influence (arnoldi, rank 10)", lambda: dattri_if(
-            IFAttributorArnoldi, "logistic", proj_dim=10, max_iter=31, regularization=LAMBDA / n))
+            IFAttributorArnoldi, "logistic", proj_dim=10, max_iter=21, regularization=LAMBDA / n))
         run("dattri", "logistic", "influence (lissa)", lambda: dattri_if(IFAttributorLiSSA, "logistic",
                                                                           damping=LAMBDA / n, recursion_depth=1000))
 

@@ -80,7 +80,8 @@ class ParquetSource:
                 df, carry = df.iloc[:cut], df.iloc[cut:]
                 if not len(df):
                     continue
-            ds = from_frame(df, **self.columns, encoder=enc, name=f"{self.path.name} rows {start}..{start + len(df) - 1}")
+            ds = from_frame(df, **self.columns, encoder=enc,
+                            name=f"{self.path.name} rows {start}..{start + len(df) - 1}")
             enc = enc or ds.encoder
             start += len(df)
             yield ds
@@ -93,7 +94,8 @@ class LoaderSource:
         sampler = getattr(loader, "sampler", None)
         if sampler is not None and type(sampler).__name__ not in ("SequentialSampler",):
             raise DataError(f"{name}: streaming makes several passes and needs the same row order each time; "
-                            f"expected a DataLoader without shuffling (SequentialSampler), found {type(sampler).__name__}")
+                            "expected a DataLoader without shuffling (SequentialSampler), found "
+                            f"{type(sampler).__name__}")
         self.loader, self.name = loader, name
 
     def __iter__(self) -> Iterator[Dataset]:
@@ -192,7 +194,8 @@ def stream_score(method: str, model, source, *, out, valid: Dataset | None = Non
         target = "validation" if valid is not None and method in ("tracin", "influence", "trak") else \
             ("none" if method in ("grad_norm", "el2n", "self_loss") else "self")
         meta = {"method": method, "family": info.family, "target": target,
-                "params": {**params, "seed": seed, "streamed": True, **{f"model.{k}": v for k, v in m.params().items()}},
+                "params": {**params, "seed": seed, "streamed": True,
+                           **{f"model.{k}": v for k, v in m.params().items()}},
                 "model_fingerprint": m.fingerprint(), "data_fingerprint": digest.hexdigest()[:16],
                 "seconds": time.perf_counter() - t0, "positive_means": "helpful", "unit": "document"}
         return writer.close(json.loads(json.dumps(meta, default=str)))

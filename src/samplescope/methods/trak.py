@@ -13,7 +13,8 @@ model itself — with a seeded Johnson–Lindenstrauss projection ``P_m`` of sha
 
 and the value is the mean of ``τ`` over the ensemble. ``M`` is the Gauss–Newton Hessian of the training
 objective plus ``damping`` δ (as in ``influence``) restricted to the subspace ``θ + P_m u`` — TRAK's regularised
-kernel ``ΦᵀΦ + λI`` with each row weighted by the loss curvature (``PᵀP ≈ (p/k) I`` for ``k ≪ p``) — so the values are influence-function values with the sign and units of
+kernel ``ΦᵀΦ + λI`` with each row weighted by the loss curvature (``PᵀP ≈ (p/k) I`` for ``k ≪ p``) — so
+the values are influence-function values with the sign and units of
 ``influence`` (positive = helpful). For any full-rank square projection (``proj_dim ≥ p`` uses the
 identity) they equal the Gauss–Newton influence exactly; for a linear model, the exact influence.
 Ranking objectives use each query's dense score-space Hessian block ``A_q`` (``hessian_blocks``) in place of
@@ -97,8 +98,8 @@ def kernel(m, chunks, valid, P: Projector, damping: float, keep: bool = False):
         for s, e, psi in _projected(m, data, P):
             if m.objective.grouped:
                 M += psi[:, 0].T @ (A[s:e, s:e] @ psi[:, 0])
-            else:
-                M += np.einsum("bki,bkl,blj->ij", psi, A[s:e], psi)
+            else:  # Σ_b Ψ_bᵀ A_b Ψ_b as one matrix product
+                M += psi.reshape(-1, P.k).T @ np.einsum("bkl,blj->bkj", A[s:e], psi).reshape(-1, P.k)
             blocks.append((s, e, psi))
         stored.append(blocks if keep else None)
     solve = _solver(M)

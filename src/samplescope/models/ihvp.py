@@ -15,7 +15,8 @@ methods use any of them unchanged.
   ``1 − λ_min/σ``; with an operator's ``sample_matvec`` (a minibatch estimate of ``H V``) it is the
   stochastic original.
 * ``arnoldi`` — Schioppa, Zablotskaia, Vilar & Sokolov 2022, "Scaling Up Influence Functions": ``n_iter``
-  Arnoldi steps from a seeded random start, the top ``rank`` eigenpairs of the Krylov projection, and
+  Arnoldi steps from a seeded random start (default ``2·rank + 1``, or 200), the top ``rank`` eigenpairs of
+  the Krylov projection (default ``n_iter / 2``; all of them when ``n_iter ≥ p``), and
   ``H⁻¹ ≈ U diag(1/(λ + δ)) Uᵀ`` on their span (directions outside it are dropped). With ``n_iter ≥ p`` and
   ``rank = p`` it is the exact inverse (an invariant Krylov space — repeated eigenvalues — restarts from a
 fresh orthogonal direction). Exposes ``low_rank = (U, λ + δ)`` so that ``gᵀ H⁻¹ g`` needs only
@@ -29,7 +30,8 @@ import numpy as np
 from samplescope.errors import MethodError
 from samplescope.linalg import SymmetricSolver
 
-__all__ = ["SOLVERS", "DenseOperator", "EigenSolver", "CGSolver", "LissaSolver", "ArnoldiSolver", "dense_hessian", "make_solver"]
+__all__ = ["SOLVERS", "DenseOperator", "EigenSolver", "CGSolver", "LissaSolver", "ArnoldiSolver", "dense_hessian",
+           "make_solver"]
 
 SOLVERS = ("exact", "cg", "lissa", "arnoldi")
 #: the largest ``p`` for which a solver builds an explicit ``p × p`` inverse.
@@ -178,8 +180,10 @@ class ArnoldiSolver(_Solver):
     def __init__(self, op, *, damping: float = 0.0, rank: int | None = None, n_iter: int | None = None,
                  seed: int = 0):
         self.op, self.p, self.damping = op, op.p, float(damping)
-        n_iter = min(int(n_iter) if n_iter else min(op.p, 200), op.p)
-        rank = min(int(rank) if rank else n_iter, n_iter)
+        # like pyDVL: 2·rank + 1 Krylov steps for a given rank; the top half of a given number of steps
+        # (the bottom Ritz values converge last); everything when the Krylov space is the whole space
+        n_iter = min(int(n_iter) if n_iter else (2 * int(rank) + 1 if rank else 200), op.p)
+        rank = min(int(rank), n_iter) if rank else (n_iter if n_iter >= op.p else max(1, n_iter // 2))
         rng = np.random.default_rng(seed)
         Q = np.zeros((op.p, n_iter + 1))
         Hh = np.zeros((n_iter + 1, n_iter))

@@ -4,7 +4,8 @@
 share of the loss, whose sum is the weighted training loss ``Σ_q L_q`` with exactly the definition of the
 numpy objective of the same name (``samplescope.objectives``): ``y`` labels ``(n,)``, ``s`` scores ``(n,)``
 or ``(n, K)``, ``bounds`` query-group offsets (start of each group, then ``n``) or ``None``, ``w`` sample
-weights ``(n,)`` (labels and weights as numpy arrays), ``at`` reference scores (numpy) where a loss freezes weights (LambdaRank).
+weights ``(n,)`` (labels and weights as numpy arrays), ``at`` reference scores (numpy) where a loss freezes
+weights (LambdaRank).
 Per-sample parameter gradients never go through these functions — they are composed as
 ``g_i = λ_iᵀ ∂s_i/∂θ`` with ``λ_i`` from the numpy objective — so the torch losses are needed only where
 second derivatives are taken or a model is trained.
