@@ -321,7 +321,8 @@ def part_ranking(args) -> dict:
                     results[(method, "query")].setdefault("rho_loo", []).append(rho)
         print(f"[ranking] seed {seed}: base NDCG@10 {base:.4f}, {time.perf_counter() - t_seed:.0f} s",
               file=sys.stderr, flush=True)
-    return {"seeds": args.seeds, "rounds": args.rounds, "random_draws": args.random_draws, "k_query": k_q, "k_document": k_d, "n_groups": n_groups,
+    return {"seeds": args.seeds, "rounds": args.rounds, "random_draws": args.random_draws, "k_query": k_q,
+            "k_document": k_d, "n_groups": n_groups,
             "n": train.n, "base": base_scores,
             "rows": [{"method": m, "unit": u, **r} for (m, u), r in results.items()],
             "skipped": [{"method": m, "unit": u, "reason": why} for (m, u), why in skipped.items()]}
@@ -372,8 +373,10 @@ def _num(x, fmt="{:.3g}") -> str:
 
 
 def render(parts: dict, meta: str, cmd: str) -> str:
-    L = ["# Benchmarks: boosted trees and search ranking", "",
-         f"Produced by `make bench-trees` (`{cmd}`) on {meta}. Part of `make bench`; the linear-model page is "
+    L = ["# Benchmarks: ranking and trees", "",
+         f"Produced by `make bench-trees` (`{cmd}`) on {meta} (a machine shared with other jobs: wall times are "
+         "indicative; each ratio compares runs made one after the other). Part of `make bench`; the linear-model "
+         "page is "
          "[benchmarks.md](benchmarks.md). Every number below comes from this run; nothing is copied from "
          "elsewhere.", ""]
     f = parts.get("fidelity")
@@ -453,6 +456,7 @@ def render(parts: dict, meta: str, cmd: str) -> str:
         for s in rk.get("skipped", []):
             L.append(f"| {s['method']} | {s['unit']} | not available: {s['reason']} | | | | | | | |")
         L.append("")
+        L += _ranking_findings(rk, rows)
         if rk.get("notes"):
             L += [rk["notes"], ""]
     sc = parts.get("scale")
@@ -476,6 +480,39 @@ def render(parts: dict, meta: str, cmd: str) -> str:
     return "\n".join(L)
 
 
+def _ranking_findings(rk: dict, rows: dict) -> list[str]:
+    """Plain statements computed from the numbers (so that they stay true when the page is regenerated)."""
+    out = []
+    for (method, unit), r in rows.items():
+        rnd = rows.get(("random", unit))
+        if method == "random" or not rnd:
+            continue
+        base = np.mean(rnd["harmful"])
+        fails = [what for what, ok in (("removing its most harmful 5 % does not raise NDCG@10 more than random",
+                                        np.mean(r["harmful"]) > base),
+                                       ("removing its most helpful 5 % does not lower NDCG@10 more than random",
+                                        np.mean(r["helpful"]) < base)) if not ok]
+        if fails:
+            extra = ""
+            if r.get("rho_loo"):
+                extra = (f" Its query values rank the queries unlike exact leave-one-query-out "
+                         f"(Spearman {np.mean(r['rho_loo']):+.3f} on average over the seeds).")
+            out.append(f"- `{method}` by {unit}: " + "; ".join(fails) + "." + extra)
+    if out:
+        rq = rows.get(("random", "query"), {})
+        sd = float(np.std(rq.get("draws", rq.get("harmful", [0.0])), ddof=1)) if len(rq.get("draws", [])) > 1 else 0.0
+        per_query = rk["n"] / rk["n_groups"]
+        out = ["Where a method fails the check:", ""] + out + [
+            "", f"Removing {rk['k_query']} of {rk['n_groups']} queries at random moves NDCG@10 by ± {sd:.4f} (sd of "
+            "the single random draws), to be compared with the query-level effects above; and one query is a large "
+            f"perturbation (about {per_query:.0f} documents, {100 / rk['n_groups']:.1f} % of the data) for "
+            "first-order values such as a sum of `boostin` document values: the fidelity section shows that "
+            "retraining is dominated by changed tree structures, which first-order methods do not see. "
+            "`leaf_influence` is defined for pointwise objectives only (the third derivative of a ranking loss "
+            "couples the documents of a query), so it has no row here.", ""]
+    return out
+
+
 def _keyed(obj):
     return json.loads(json.dumps(obj, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o)))
 
@@ -483,8 +520,9 @@ def _keyed(obj):
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default="docs/benchmarks-trees.md")
-    ap.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS),
-                    help="parts to (re)run; the others are read from .bench/trees-results/ when there")
+    ap.add_argument("--parts", nargs="*", choices=PARTS, default=list(PARTS),
+                    help="parts to (re)run (none: only rewrite the page); the others are read from "
+                         ".bench/trees-results/ when there")
     ap.add_argument("--no-peers", action="store_true", help="skip tree-influence (no .bench/venv-treeinf)")
     ap.add_argument("--fidelity-rows", type=int, default=500)
     ap.add_argument("--seeds", type=int, default=5)

@@ -83,14 +83,15 @@ def test_movielens_loader_verifies_and_caches(tmp_path, monkeypatch):
 
 @pytest.fixture(scope="module")
 def movielens_data(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("cache")
     try:
-        return movielens.load_movielens_implicit(cache_dir=tmp_path_factory.mktemp("cache"))
+        return movielens.load_movielens_implicit(cache_dir=folder), folder
     except ss.DataError as exc:  # no network and no cached copy
         pytest.skip(f"MovieLens-100k unavailable: {exc}")
 
 
 def test_matrix_factorisation_on_movielens(movielens_data):
-    train, valid = movielens_data
+    (train, valid), folder = movielens_data
     assert train.n + valid.n == 110750 and train.X.max(axis=0).tolist() <= [942, 1681]
     rows = np.flatnonzero(train.X[:, 0] < 60)  # the first 60 users, to stay fast
     small = train.subset(rows)
@@ -101,3 +102,12 @@ def test_matrix_factorisation_on_movielens(movielens_data):
     vrows = np.flatnonzero(valid.X[:, 0] < 60)[:200]
     for name, kw in (("grad_norm", {}), ("tracin", {}), ("trak", {"proj_dim": 64})):
         _sane(ss.score(name, m, small, valid=None if name == "grad_norm" else valid.subset(vrows), **kw), small.n)
+
+
+def test_genre_search_over_movielens_titles(movielens_data):
+    from samplescope.examples.data import movielens_genre_search
+
+    data, vocab = movielens_genre_search(n_queries=6, items_per_query=8, cache_dir=movielens_data[1])
+    assert data.n == 48 and len(np.unique(data.group)) == 6 and set(np.unique(data.y)) <= {0.0, 1.0}
+    m = TorchModel(CrossEncoder(len(vocab) + 4, 24, dim=8), "ranknet", weight_decay=1e-3, batch_size=48)
+    _sane(ss.score("grad_norm", m, data), data.n)
