@@ -558,6 +558,8 @@ def methods_cmd(
                      "needs_valid": m.needs_valid, "tasks": sorted(m.tasks), "stochastic": m.stochastic,
                      "weights": m.weights, "cost": m.cost, "summary": m.summary, "paper": m.paper,
                      "models": [k for k, caps in MODEL_FAMILIES.items() if m.requires <= caps],
+                     "units": list(getattr(m, "units", ("document",))),
+                     "query_aggregate": getattr(m, "aggregate", None),
                      "params": {p.name: _json_default(p.default) for p in sig}})
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
@@ -573,7 +575,10 @@ def methods_cmd(
         what = Text.assemble(r["summary"], "\n", ("targets: ", "dim"), targets)
         needs = Text.assemble(("models: ", "dim"), ", ".join(r["models"]) or "-", "\n",
                               ("requires: ", "dim"), ", ".join(r["requires"]) or "-", "\n",
-                              ("tasks: ", "dim"), ", ".join(r["tasks"]), "\n", ("cost: ", "dim"), r["cost"], "\n",
+                              ("tasks: ", "dim"), ", ".join(r["tasks"]), "\n",
+                              ("units: ", "dim"), ", ".join(r["units"])
+                              + (f" (query: {r['query_aggregate']})" if "query" in r["units"] and r["query_aggregate"]
+                                 else ""), "\n", ("cost: ", "dim"), r["cost"], "\n",
                               ("params: ", "dim"), params, "\n", ("paper: ", "dim"), r["paper"] or "-")
         table.add_row(Text.assemble((r["name"], "bold"), "\n", (r["family"], "dim")), what, needs)
     _out().print(table)
