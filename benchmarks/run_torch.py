@@ -335,6 +335,9 @@ def main() -> None:
                 if isinstance(v, str):
                     rows.append((n, model, label, lib, f"{sec:.2f}", "–", "–", f"failed: {v}"))
                     continue
+                if not np.all(np.isfinite(v)):
+                    rows.append((n, model, label, lib, f"{sec:.2f}", "–", "–", "non-finite values"))
+                    continue
                 rho = spearmanr(v, ref).statistic if model == "logistic" else float("nan")
                 rows.append((n, model, label, lib, f"{sec:.2f}", "–" if np.isnan(rho) else f"{rho:.3f}",
                              f"{auc(v, flipped):.3f}", ""))
