@@ -118,3 +118,11 @@ def test_linear_rankers_match(name):
                   TORCH["linear_fp64"])
     q = ss.score("influence", tm, train, valid=valid, unit="query").values
     close(q, ss.score("influence", lin, train, valid=valid, unit="query").values, TORCH["linear_fp64"])
+
+
+def test_model_families_lists_torch_capabilities_exactly():
+    pytest.importorskip("torch")
+    from samplescope.models import MODEL_FAMILIES
+    from samplescope.models.torch_adapter import TorchModel
+
+    assert MODEL_FAMILIES["torch"] == TorchModel.capabilities

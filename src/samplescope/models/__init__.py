@@ -21,6 +21,8 @@ MODEL_FAMILIES: dict[str, frozenset] = {
     "linear": LinearModel.capabilities,
     "lightgbm": TreeEnsemble.capabilities,
     "xgboost": TreeEnsemble.capabilities,
+    # TorchModel.capabilities, spelled out so that listing methods does not import torch
+    "torch": frozenset({"scores", "param_gradients", "hessian", "refit", "input_gradient"}),
 }
 
 
