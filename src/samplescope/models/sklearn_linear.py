@@ -10,7 +10,9 @@
 The intercept is never penalised. ``class_weight`` multiplies the sample weights, computed once from the
 training data exactly as scikit-learn does; leave-one-out refits keep those factors fixed.
 ``SGDClassifier`` stops short of its objective's optimum; the methods that need an optimum
-(``loo``, ``influence``, ``newton_loo``) use the exact optimum of the same objective.
+(``loo``, ``influence``, ``newton_loo``) use the exact optimum of the same objective. Its 1/n factor is part
+of that objective and, like class weights, stays fixed when a sample is left out (a refit of scikit-learn's
+SGD on n − 1 rows would use 1/(n − 1): every value shifts slightly, the ranking does not change).
 """
 
 from __future__ import annotations
