@@ -128,12 +128,7 @@ def _parse_params(items: list[str], method: str) -> dict[str, Any]:
     accepted = {p.name: p for p in sig}
     out: dict[str, Any] = {}
     for item in items:
-        key, sep, raw = item.partition("=")
-        key = key.strip()
-        if not sep or not re.fullmatch(r"[A-Za-z_]\w*", key):
-            raise CLIError(f"--param must be KEY=VALUE (e.g. --param k=3); found {item!r}")
-        if key in out:
-            raise CLIError(f"--param {key} is given twice; expected each parameter once")
+        key, raw = _key_value(item, "--param", "k=3", out)
         if key not in accepted:
             raise CLIError(f"method '{method}' has no parameter '{key}'; "
                            f"expected one of {sorted(accepted) or '(none)'}")
@@ -172,16 +167,22 @@ def _model_file(model: str, kind: str) -> Path | None:
     return path if path.is_file() else None
 
 
+def _key_value(item: str, flag: str, example: str, seen: dict) -> tuple[str, str]:
+    """Split one ``KEY=VALUE`` option value; a malformed or repeated key is a CLI error."""
+    key, sep, raw = item.partition("=")
+    key = key.strip()
+    if not sep or not re.fullmatch(r"[A-Za-z_]\w*", key):
+        raise CLIError(f"{flag} must be KEY=VALUE (e.g. {flag} {example}); found {item!r}")
+    if key in seen:
+        raise CLIError(f"{flag} {key} is given twice; expected each parameter once")
+    return key, raw
+
+
 def _parse_model_params(items: list[str]) -> dict[str, Any]:
     """``--model-param KEY=VALUE`` strings → booster parameters (values typed like --param)."""
     out: dict[str, Any] = {}
     for item in items:
-        key, sep, raw = item.partition("=")
-        key = key.strip()
-        if not sep or not re.fullmatch(r"[A-Za-z_]\w*", key):
-            raise CLIError(f"--model-param must be KEY=VALUE (e.g. --model-param num_leaves=31); found {item!r}")
-        if key in out:
-            raise CLIError(f"--model-param {key} is given twice; expected each parameter once")
+        key, raw = _key_value(item, "--model-param", "num_leaves=31", out)
         if key in _RESERVED_MODEL_PARAMS:
             raise CLIError(f"--model-param {key}: set it with {_RESERVED_MODEL_PARAMS[key]}; "
                            "expected another booster parameter")

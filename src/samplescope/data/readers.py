@@ -300,18 +300,29 @@ def _has_qid(path: Path) -> bool:
 
 
 def _query_groups(qpath: Path, n: int, data_name: str) -> np.ndarray:
+    return groups_from_sizes(qpath.read_bytes(), n, qpath.name, data_name)
+
+
+def groups_from_sizes(raw: bytes | str, n: int, name: str, data_name: str) -> np.ndarray:
+    """Group ids ``0..G-1`` from a LightGBM-style ``.query`` text (one group size per line), checked against ``n`` rows.
+
+    Args:
+        raw: the file's contents.
+        n: rows of the data file the groups belong to.
+        name: the ``.query`` file's name (for messages).
+        data_name: the data file's name (for messages).
+    """
     try:
-        text = qpath.read_text().split()
-        sizes = np.array([int(t) for t in text], dtype=np.int64)
+        sizes = np.array([int(t) for t in raw.split()], dtype=np.int64)
     except ValueError as exc:
-        raise DataError(f"{qpath.name}: expected one integer group size per line; found {exc}") from None
+        raise DataError(f"{name}: expected one integer group size per line; found {exc}") from None
     if len(sizes) == 0:
-        raise DataError(f"{qpath.name}: expected one group size per line; found an empty file")
+        raise DataError(f"{name}: expected one group size per line; found an empty file")
     if np.any(sizes <= 0):
-        raise DataError(f"{qpath.name}: group sizes must be positive; found {int(sizes.min())} "
+        raise DataError(f"{name}: group sizes must be positive; found {int(sizes.min())} "
                         f"at line {int(np.argmax(sizes <= 0)) + 1}")
     if sizes.sum() != n:
-        raise DataError(f"{qpath.name}: group sizes must sum to the {n} rows of {data_name}; "
+        raise DataError(f"{name}: group sizes must sum to the {n} rows of {data_name}; "
                         f"found a sum of {int(sizes.sum())} over {len(sizes)} groups")
     return np.repeat(np.arange(len(sizes)), sizes)
 

@@ -23,6 +23,7 @@ import scipy.sparse as sp
 
 from samplescope.data.dataset import Dataset
 from samplescope.data.encoding import LibSVMLayout
+from samplescope.data.readers import groups_from_sizes
 from samplescope.datasets.cache import sha256_hex
 from samplescope.errors import DataError
 
@@ -85,22 +86,6 @@ def parse_svmlight(raw: bytes, *, name: str, n_features: int,
     return X, np.asarray(out[1], dtype=np.float64), (np.asarray(out[2]) if query_id else None)
 
 
-def _groups(raw: bytes, n: int, name: str, data_name: str) -> np.ndarray:
-    try:
-        sizes = np.array([int(t) for t in raw.split()], dtype=np.int64)
-    except ValueError as exc:
-        raise DataError(f"{name}: expected one integer group size per line; found {exc}") from None
-    if len(sizes) == 0:
-        raise DataError(f"{name}: expected one group size per line; found an empty file")
-    if np.any(sizes <= 0):
-        raise DataError(f"{name}: group sizes must be positive; found {int(sizes.min())} "
-                        f"at line {int(np.argmax(sizes <= 0)) + 1}")
-    if sizes.sum() != n:
-        raise DataError(f"{name}: group sizes must sum to the {n} rows of {data_name}; "
-                        f"found a sum of {int(sizes.sum())} over {len(sizes)} groups")
-    return np.repeat(np.arange(len(sizes)), sizes)
-
-
 def load_lambdarank_example(split: str = "train") -> Dataset:
     """LightGBM's lambdarank example as a ranking dataset.
 
@@ -126,6 +111,6 @@ def load_lambdarank_example(split: str = "train") -> Dataset:
     rel = f"rank.{split}"
     name = f"lambdarank/{rel}"
     X, y, _ = parse_svmlight(_read_bundled(_ROOT, rel), name=name, n_features=LAMBDARANK_N_FEATURES)
-    group = _groups(_read_bundled(_ROOT, rel + ".query"), X.shape[0], f"lambdarank/{rel}.query", name)
+    group = groups_from_sizes(_read_bundled(_ROOT, rel + ".query"), X.shape[0], f"lambdarank/{rel}.query", name)
     return Dataset(X=X, y=y, group=group, ids=np.arange(X.shape[0]), name=name, label_name="label",
                    group_name=f"{rel}.query", encoder=LibSVMLayout(LAMBDARANK_N_FEATURES, False))
