@@ -172,7 +172,7 @@ def test_pickles_are_refused_unopened(files, tmp_path):
     (["--model", "lightgbm", "--no-intercept"], ["--no-intercept", "linear"]),
     (["--model", "lightgbm", "--C", "2"], ["--C", "logistic"]),
     (["--model", "lightgbm", "--unit", "group"], ["--unit", "document", "query", "'group'"]),
-    (["--model", "lightgbm", "--method", "data_oob", "--unit", "query"], ["data_oob", "document", "query"]),
+    (["--model", "lightgbm", "--method", "knn_shapley", "--unit", "query"], ["knn_shapley", "document", "query"]),
     (["--model", "no_such_model.txt"], ["--model must be one of", "lightgbm", "no_such_model.txt"]),
 ])
 def test_bad_tree_options(files, tmp_path, extra, words):

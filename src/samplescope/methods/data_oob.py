@@ -11,10 +11,22 @@ For every sample, average a score of the models whose bag left it out:
 
 Linear models train all bags at once: batched Newton–chord iterations, each bag preconditioned by its
 own Hessian at the full-data optimum, with a Newton fall-back.
+
+Ranking (query groups). A ranking loss couples the documents of a query, so the bootstrap draws **whole
+query groups** (multiplicity ``c_bq`` on every document of ``q``: a weight constant within the group scales
+its loss, see :mod:`samplescope.objectives.ranking`), and a document is out of bag exactly when its query is:
+
+    unit="query":     v_q = mean_{b: c_bq = 0} T_q(f_b),   T_q = −L_q(f_b) (metric="loss", the group's weighted
+                      loss) or NDCG@k of the query under f_b (metric="ndcg@k"; "ndcg" = the whole list)
+    unit="document":  v_i = mean_{b: c_b,q(i) = 0} −ℓ_i(f_b)   (the document's share of its group's loss)
+
+A query whose labels are all equal has loss 0 (and NDCG 1, LightGBM's convention) under every model: it
+gets that constant, i.e. it is neither helpful nor harmful to the others' ranking beyond that.
 """
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import numpy as np
@@ -42,17 +54,33 @@ def _metric(model, y, S, metric):
     return (P == y[:, None]).astype(np.float64)
 
 
+def _ndcg_k(metric: str):
+    """``k`` of ``metric="ndcg@k"`` (``None`` for the whole list), or ``False`` for another metric."""
+    found = re.fullmatch(r"ndcg(?:@([1-9][0-9]*))?", metric)
+    return False if found is None else (int(found.group(1)) if found.group(1) else None)
+
+
 @register("data_oob", family="loss", requires=("refit",), cost="B refits (linear: batched, O(B n p) per iteration)",
           summary="out-of-bag score of the sample under bootstrap models that never saw it",
-          targets=("out-of-bag",), stochastic=True, paper="Kwon & Zou 2023")
+          targets=("out-of-bag",), stochastic=True, paper="Kwon & Zou 2023",
+          tasks=("binary", "multiclass", "regression", "ranking"), units=("document", "query"))
 def data_oob(ctx, *, n_estimators: int = 200, metric: str = "loss", max_samples: float = 1.0):
     model, train = ctx.model, ctx.train
-    if metric not in ("loss", "accuracy"):
-        raise MethodError(f"data_oob: metric must be 'loss' or 'accuracy'; found {metric!r}")
+    k = _ndcg_k(metric)
+    if metric not in ("loss", "accuracy") and k is False:
+        raise MethodError(f"data_oob: metric must be 'loss', 'accuracy' or (ranking) 'ndcg'/'ndcg@K'; found {metric!r}")
     if metric == "accuracy" and model.objective.task not in ("binary", "multiclass"):
         raise MethodError(f"data_oob: metric 'accuracy' needs a classifier; the model's task is '{model.objective.task}'")
+    if k is not False and not (model.objective.grouped and ctx.unit == "query"):
+        raise MethodError(f"data_oob: metric {metric!r} is a per-query score; it needs a ranking model and "
+                          f"unit 'query'; found task '{model.objective.task}', unit '{ctx.unit}'")
     if int(n_estimators) < 1:
         raise MethodError(f"data_oob: n_estimators must be >= 1; found {n_estimators}")
+    if ctx.unit == "query" and not model.objective.grouped:
+        raise MethodError(f"data_oob: unit 'query' needs a ranking model (a grouped objective); the model's "
+                          f"objective is '{model.objective.name}'")
+    if model.objective.grouped:
+        return _data_oob_groups(ctx, int(n_estimators), metric, k, max_samples)
     counts = bootstrap_counts(train.n, int(n_estimators), ctx.seed, max_samples)
     total = np.zeros(train.n)
     seen = np.zeros(train.n)
@@ -90,10 +118,49 @@ def data_oob(ctx, *, n_estimators: int = 200, metric: str = "loss", max_samples:
         total += part.sum(axis=0)
         seen += (counts[bags] == 0).sum(axis=0)
         ctx.tick(0)
+    return _finish(total, seen, "sample(s)")
+
+
+def _finish(total, seen, what):
     never = seen == 0
     values = np.divide(total, seen, out=np.zeros_like(total), where=~never)
     if never.any():
-        warnings.warn(f"data_oob: {int(never.sum())} sample(s) were in every bag; they get the mean value. "
-                      "Raise n_estimators", RuntimeWarning, stacklevel=2)
+        warnings.warn(f"data_oob: {int(never.sum())} {what} were in every bag; they get the mean value. "
+                      "Raise n_estimators", RuntimeWarning, stacklevel=3)
         values[never] = values[~never].mean() if (~never).any() else 0.0
     return values, {"oob_count": seen}, "out-of-bag"
+
+
+def _data_oob_groups(ctx, n_estimators, metric, k, max_samples):
+    """Bootstrap over query groups; one refit per bag (any model with ``refit``)."""
+    from samplescope.metrics import ndcg
+
+    model, train = ctx.model, ctx.train
+    b = train.group_bounds
+    sizes = np.diff(b)
+    by_query = ctx.unit == "query"
+    counts = bootstrap_counts(len(sizes), n_estimators, ctx.seed, max_samples)  # (B, Q)
+    width = len(sizes) if by_query else train.n
+
+    def run(bags):
+        out = np.empty((len(bags), width))
+        for r, bag in enumerate(bags):
+            fit = model.refit(train.with_weight(train.weights * np.repeat(counts[bag], sizes)))
+            s = fit.scores(train)
+            if k is not False:
+                T = ndcg(train.y, s, b, k=k, per_group=True)
+            else:
+                share = fit.objective.loss(train.y, s, b, weight=train.weight)  # per unit weight, absent = 0
+                T = -(np.add.reduceat(train.weights * share, b[:-1]) if by_query else share)
+            oob = counts[bag] == 0
+            out[r] = T * (oob if by_query else np.repeat(oob, sizes))
+        return out
+
+    total, seen = np.zeros(width), np.zeros(width)
+    for part, bags in zip(map_chunks(run, chunk_ranges(n_estimators, 8), n_jobs=ctx.n_jobs),
+                          chunk_ranges(n_estimators, 8)):
+        total += part.sum(axis=0)
+        oob = (counts[bags] == 0).sum(axis=0)
+        seen += oob if by_query else np.repeat(oob, sizes)
+        ctx.tick(0)
+    return _finish(total, seen, "query group(s)" if by_query else "document(s)")
