@@ -516,7 +516,7 @@ def test_bootstrap_counts_are_bags():
 
 def test_data_oob_rejects_bad_parameters(problem):
     est, model, train, _ = setup(problem, "binary")
-    with pytest.raises(MethodError, match="metric must be 'loss' or 'accuracy'; found 'auc'"):
+    with pytest.raises(MethodError, match="metric must be 'loss', 'accuracy' or \\(ranking\\) 'ndcg'/'ndcg@K'; found 'auc'"):
         ss.score("data_oob", model, train, metric="auc")
     with pytest.raises(MethodError, match="n_estimators must be >= 1; found 0"):
         ss.score("data_oob", model, train, n_estimators=0)

@@ -212,7 +212,9 @@ def test_refusals(rank_data, problem):
     with pytest.raises(MethodError, match=r"unit must be one of \['document', 'query'\]; found 'group'"):
         ss.score("influence", m, train, unit="group")
     grouped = ss.from_arrays(flat_train.X, flat_train.y, group=np.repeat(np.arange(4), 5))
-    with pytest.raises(MethodError, match=r"method 'data_oob' supports units \['document'\]; found unit 'query'"):
+    with pytest.raises(MethodError, match=r"method 'knn_shapley' supports units \['document'\]; found unit 'query'"):
+        ss.score("knn_shapley", lm, grouped, unit="query")
+    with pytest.raises(MethodError, match=r"data_oob: unit 'query' needs a ranking model"):
         ss.score("data_oob", lm, grouped, unit="query")
     with pytest.raises(MethodError, match=r"method 'tracin' gives unit 'query' as the sum of its document values"):
         ss.score("tracin", m, train, unit="query")
