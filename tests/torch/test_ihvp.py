@@ -83,3 +83,34 @@ def test_torch_solvers_equal_the_exact_inverse():
     stoch = tm.hvp_operator(train, stochastic=True)
     est = np.mean([stoch.sample_matvec(B, np.random.default_rng(s)) for s in range(200)], axis=0)
     assert np.abs(est - H @ B).max() < 0.2 * np.abs(H @ B).max()  # unbiased minibatch products
+
+
+@pytest.mark.parametrize("curvature,task,objective,K", [("ggn", "binary", "logloss", 1),
+                                                         ("ggn", "multiclass", "softmax", 3),
+                                                         ("ggn", "regression", "squared_error", 1),
+                                                         ("hessian", "binary", "logloss", 1)])
+def test_small_models_solve_on_the_explicit_curvature(curvature, task, objective, K):
+    """Small ``p``: the iterative solvers run on the explicit curvature (Gauss–Newton from per-sample Jacobians,
+    or the Hessian from one batch of products); it equals the products', and so do the solutions."""
+    torch = pytest.importorskip("torch")
+    torch.set_num_threads(1)
+    from samplescope.examples.torch_models import MLP
+    from samplescope.models.ihvp import dense_hessian
+    from samplescope.models.torch_adapter import TorchModel
+    from samplescope.objectives import get_objective
+
+    train, _ = make_problem(task, n=30, seed=5, weights=True)
+    obj = get_objective(objective, n_classes=3) if K > 1 else objective
+    tm = TorchModel(MLP(3, hidden=(4,), n_outputs=K).double(), obj, c=0.7, weight_decay=0.1, curvature=curvature,
+                    batch_size=8)
+    op = tm.hvp_operator(train)
+    H = tm.hessian(train)
+    close(H, dense_hessian(op), TORCH["autograd"])
+    damping = 0.5 - min(0.0, np.linalg.eigvalsh(H)[0])  # positive definite (an untrained MLP's Hessian is not)
+    B = np.random.default_rng(0).normal(size=(tm.p, 2))
+    for method, kw in (("cg", {}), ("arnoldi", {"rank": 6}), ("lissa", {"iterations": 300})):
+        assert isinstance(tm._dense_operator(train, method, kw.get("iterations"), kw.get("rank")), DenseOperator)
+        close(tm.hessian_solver(train, method=method, damping=damping, **kw).solve(B),
+              make_solver(method, op, damping=damping, **kw).solve(B), TORCH["ihvp"])
+    if curvature == "hessian":  # p = 21 Hessian columns cost more than two products: products
+        assert tm._dense_operator(train, "arnoldi", 2, None) is None

@@ -120,3 +120,17 @@ def test_first_order_margin_of_a_deep_model():
     ids = ss.from_arrays(np.c_[np.arange(10) % 6, np.arange(10) % 4], np.arange(10) % 2)
     with pytest.raises(ss.ModelError, match="do not depend differentiably on its inputs"):
         ss.score("margin", TorchModel(DeepFM([6, 4], hidden=(4,)).double(), "logloss"), ids)
+
+
+def test_trak_regulariser_is_the_projected_decay():
+    """``Pᵀ diag(α) P`` by symmetric rank updates equals the explicit product (cached and generated rows)."""
+    from samplescope.methods.trak import _regulariser
+
+    alpha = np.r_[np.linspace(0.0, 2.0, 40), np.zeros(5)]
+    for cache in (2**23, 0):
+        P = Projector(45, 7, seed=3, cache=cache)
+        Pm = P.rows(np.arange(45))
+        close(_regulariser(alpha, P), Pm.T @ (alpha[:, None] * Pm), TORCH["autograd"])
+        mixed = alpha.copy()
+        mixed[3] = -0.5  # a negative entry: the plain product
+        close(_regulariser(mixed, P), Pm.T @ (mixed[:, None] * Pm), TORCH["autograd"])

@@ -23,6 +23,10 @@ its pseudo-inverse when singular (e.g. ``k`` larger than the number of training 
 
 Per-sample projected gradients are produced chunk by chunk (embedding tables project only the rows a
 sample touches); they are kept for the second pass when ``n·K·k`` doubles fit in 512 MB, else recomputed.
+For one output and ``A_i ≥ 0`` (log-loss, squared error) ``M`` is accumulated as ``(√A Ψ)ᵀ(√A Ψ)`` by
+symmetric rank-``B`` updates (BLAS ``syrk``: half the flops of a general product). Everything is float64
+for a float64 model: the dense ``Ψ = J P`` product, ``n·p·k`` multiply-adds per checkpoint, is the bulk of
+the cost.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.linalg as sla
 import scipy.sparse as sp
+from scipy.linalg.blas import dsyrk
 
 from samplescope.errors import MethodError
 from samplescope.methods.registry import register
@@ -90,6 +95,7 @@ def kernel(m, chunks, valid, P: Projector, damping: float, keep: bool = False):
     """Pass 1 over the training chunks (each with whole query groups): ``M``, its solver, ``z = M⁻¹ Pᵀ∇L_valid``
     (``None`` without validation data) and, with ``keep`` (and below 512 MB), each chunk's ``Ψ`` blocks."""
     M = _regulariser(_decay(m) + damping, P)
+    upper = np.zeros((P.k, P.k), order="F")  # Σ (√a ψ)ᵀ(√a ψ) by syrk: upper triangle, half the flops
     stored = []
     for data in chunks:
         A = _curvature(m, data)
@@ -98,10 +104,14 @@ def kernel(m, chunks, valid, P: Projector, damping: float, keep: bool = False):
         for s, e, psi in _projected(m, data, P):
             if m.objective.grouped:
                 M += psi[:, 0].T @ (A[s:e, s:e] @ psi[:, 0])
+            elif psi.shape[1] == 1 and np.all(A[s:e] >= 0):
+                W = psi[:, 0] * np.sqrt(A[s:e, 0, 0])[:, None]
+                upper = dsyrk(1.0, W.T, beta=1.0, c=upper, trans=0, lower=0, overwrite_c=1)
             else:  # Σ_b Ψ_bᵀ A_b Ψ_b as one matrix product
                 M += psi.reshape(-1, P.k).T @ np.einsum("bkl,blj->bkj", A[s:e], psi).reshape(-1, P.k)
             blocks.append((s, e, psi))
         stored.append(blocks if keep else None)
+    M += np.triu(upper) + np.triu(upper, 1).T
     solve = _solver(M)
     z = solve(P.project(m.mean_gradient(valid)[None])[0]) if valid is not None else None
     return solve, z, stored
@@ -152,18 +162,24 @@ def _decay(m) -> np.ndarray:
 
 
 def _regulariser(alpha: np.ndarray, P: Projector, budget: float = 5e10) -> np.ndarray:
-    """``Pᵀ diag(α) P`` (exact by blocks of rows; its expectation ``Σα/k · I`` beyond ``budget`` flops)."""
+    """``Pᵀ diag(α) P`` (exact by blocks of rows, ``syrk`` on ``√α P`` for ``α ≥ 0``; its expectation
+    ``Σα/k · I`` beyond ``budget`` flops). A projection small enough to cache is generated whole here, once,
+    and reused by the model's projected Jacobians."""
     rows = np.flatnonzero(alpha)
     if P.kind == "identity":
         return np.diag(alpha)
     if len(rows) * P.k**2 > budget:
         return np.eye(P.k) * alpha.sum() / P.k
-    R = np.zeros((P.k, P.k))
+    full = P.matrix() if P.p * P.k <= P.cache else None
+    R = np.zeros((P.k, P.k), order="F")
     for s in range(0, len(rows), 4096):
         idx = rows[s:s + 4096]
-        B = P.rows(idx)
-        R += B.T @ (alpha[idx, None] * B)
-    return R
+        B = full[idx] if full is not None else P.rows(idx)
+        if np.all(alpha[idx] >= 0):
+            R = dsyrk(1.0, (np.sqrt(alpha[idx])[:, None] * B).T, beta=1.0, c=R, trans=0, lower=0, overwrite_c=1)
+        else:
+            R += np.triu(B.T @ (alpha[idx, None] * B))
+    return np.triu(R) + np.triu(R, 1).T
 
 
 def _projected(m, data, P: Projector, chunk: int = 4096):

@@ -28,15 +28,17 @@ modules); the others are constants. Everything a method needs is computed with `
 The module is used in ``eval`` mode (dropout off, batch-norm statistics fixed) and never modified, except
 that it is copied when ``device``/``dtype`` ask for a conversion. ``checkpoints=[(state_dict, lr), ...]``
 are parameter snapshots from training, for ``tracin`` and ``trak``.
+
+The class is assembled from mixins, one module each: per-sample gradients and projections
+(:mod:`~samplescope.models.torch_gradients`), sparse embedding rows (:mod:`~samplescope.models.torch_embeddings`),
+curvature and solvers (:mod:`~samplescope.models.torch_curvature`), refit and checkpoints
+(:mod:`~samplescope.models.torch_training`).
 """
 
 from __future__ import annotations
 
 import copy
 import hashlib
-import warnings
-from collections import Counter
-from contextlib import contextmanager
 from typing import Callable, Sequence
 
 import numpy as np
@@ -45,51 +47,22 @@ import scipy.sparse as sp
 from samplescope.data.dataset import Dataset
 from samplescope.errors import DataError, ModelError, require
 from samplescope.models.base import ModelAdapter
-from samplescope.models.ihvp import EigenSolver, dense_hessian, make_solver
 from samplescope.objectives import get_objective
 from samplescope.objectives.base import Objective
 
 torch = require("torch", "torch")
-from torch.func import functional_call, grad, jvp, vjp, vmap  # noqa: E402
+from torch.func import functional_call, vmap  # noqa: E402
 from torch.utils._pytree import tree_map  # noqa: E402
 
-from samplescope.models.torch_objectives import torch_loss  # noqa: E402
+from samplescope.models.torch_curvature import Curvature, _HessianOperator  # noqa: E402,F401
+from samplescope.models.torch_embeddings import _Tap  # noqa: E402
+from samplescope.models.torch_gradients import _GRAD_BUDGET, PerSampleGradients  # noqa: E402,F401
+from samplescope.models.torch_training import Training  # noqa: E402
 
 __all__ = ["TorchModel"]
 
-_GRAD_BUDGET = 2**27  # bytes of per-sample gradients held at once
 
-
-class _Tap:
-    """Forward hooks on embedding modules: record the indices each call sees, or add ``ε`` to its output."""
-
-    def __init__(self, modules: dict):
-        self.modules, self.mode, self.eps, self.seen, self.calls = modules, None, None, {}, Counter()
-
-    @contextmanager
-    def active(self, mode: str, eps: dict | None = None):
-        handles = [m.register_forward_hook(self._hook(name)) for name, m in self.modules.items()]
-        self.mode, self.eps, self.seen, self.calls = mode, eps, {}, Counter()
-        try:
-            yield self
-        finally:
-            for h in handles:
-                h.remove()
-            self.mode, self.eps = None, None
-
-    def _hook(self, name: str):
-        def fn(mod, inp, out):
-            key = f"{name}#{self.calls[name]}"
-            self.calls[name] += 1
-            if self.mode == "record":
-                self.seen[key] = (name, inp[0].detach(), tuple(out.shape))
-            elif self.mode == "perturb":
-                return out + self.eps[key]
-            return None
-        return fn
-
-
-class TorchModel(ModelAdapter):
+class TorchModel(PerSampleGradients, Curvature, Training, ModelAdapter):
     """A torch module and its training objective (see the module docstring).
 
     Args:
@@ -320,255 +293,6 @@ class TorchModel(ModelAdapter):
         """The factor of each ``ℓ_i`` in ``J``: ``c · w_i``."""
         return self.c * data.weights
 
-    # ------------------------------------------------------------------ per-sample gradients
-    def _grad_rows(self, K: int = 1) -> int:
-        per_row = max(1, len(self._dense_index)) * K * torch.finfo(self._acc).bits // 8
-        return max(1, min(self.batch_size, _GRAD_BUDGET // per_row))
-
-    def _per_sample(self, theta: dict, x, lam, jacobian: bool = False):
-        """Per-sample gradients of ``λ_iᵀ s_i`` (or, with ``jacobian``, of each of the K scores).
-
-        Returns ``(G, sparse)``: ``G`` dense ``(B, p_dense)`` (``(B, K, p_dense)``), ``sparse`` a dict
-        ``name -> (idx (B, T), delta (B, T, D) or (B, K, T, D))`` for each embedding table that counts.
-        """
-        B = lam.shape[0]
-        eps, keys = {}, {}
-        if self._tables:
-            with self._tap.active("record"), torch.no_grad():
-                self._call(theta, x)
-            for key, (mod, idx, shape) in self._tap.seen.items():
-                if shape[0] != B or idx.shape[0] != B:
-                    raise ModelError(f"embedding '{mod}' was called on a batch of {idx.shape[0]} rows for {B} samples; "
-                                     "sparse embeddings need the batch as the first axis (or sparse_embeddings=False)")
-                eps[key] = torch.zeros((B, 1) + shape[1:], dtype=self.dtype, device=self.device)
-                keys[key] = (mod + ".weight", idx.reshape(B, -1))
-        dense = {n: theta[n] for n in self._dense}
-        tables = {n: theta[n] for n in self._tables}
-
-        def f(d, ep, xi, li):
-            xi = tree_map(lambda t: t.unsqueeze(0) if torch.is_tensor(t) else t, xi)
-            with self._tap.active("perturb", ep):
-                s = functional_call(self.module, {**self._const, **tables, **d}, xi if isinstance(xi, tuple) else (xi,))
-            return (s.reshape(-1) * li).sum()
-
-        g = grad(f, argnums=(0, 1))
-        if jacobian:
-            eye = torch.eye(lam.shape[1], dtype=self.dtype, device=self.device)
-            g = vmap(g, in_dims=(None, None, None, 0))
-            gd, ge = vmap(g, in_dims=(None, 0, 0, None))(dense, eps, x, eye)
-        else:
-            gd, ge = vmap(g, in_dims=(None, 0, 0, 0))(dense, eps, x, lam.to(self.dtype))
-        lead = (B, lam.shape[1]) if jacobian else (B,)
-        G = torch.cat([gd[n].reshape(*lead, -1).to(self._acc) for n in self._dense], dim=-1) if self._dense else \
-            torch.zeros(lead + (0,), dtype=self._acc, device=self.device)
-        sparse: dict = {}
-        for key, (name, idx) in keys.items():
-            D = self._theta[name].shape[1]
-            delta = ge[key].reshape(*lead, idx.shape[1], D).to(self._acc)
-            pad = self._tables[name].padding_idx
-            if pad is not None:
-                mask = (idx != pad).to(delta.dtype)
-                delta = delta * (mask[:, None, :, None] if jacobian else mask[:, :, None])
-            if name in sparse:
-                i0, d0 = sparse[name]
-                idx, delta = torch.cat([i0, idx], 1), torch.cat([d0, delta], -2)
-            sparse[name] = (idx, delta)
-        return G, sparse
-
-    def _gradient_chunks(self, data: Dataset, K: int = 1, jacobian: bool = False, lam: np.ndarray | None = None):
-        """Yield ``(s, e, G, sparse)`` over chunks of ``data`` (see :meth:`_per_sample`)."""
-        if lam is None and not jacobian:
-            lam = self.score_gradients(data)
-        for s, e in self.chunks(data, self._grad_rows(K)):
-            L = torch.zeros((e - s, K)) if jacobian else torch.as_tensor(lam[s:e], device=self.device)
-            yield (s, e) + self._per_sample(self._theta, self._x(data, s, e), L, jacobian)
-
-    def param_gradients(self, data: Dataset) -> np.ndarray:
-        """Dense per-sample gradients ``(n, p)`` (tests and small models only: memory n·p)."""
-        out = np.zeros((data.n, self.p))
-        for s, e, G, sparse in self._gradient_chunks(data):
-            out[s:e, self._dense_index] = G.to("cpu", torch.float64).numpy()
-            for name, (idx, delta) in sparse.items():
-                o, D = self._offsets[name], delta.shape[-1]
-                cols = (o + idx[:, :, None].cpu().numpy() * D + np.arange(D)).reshape(e - s, -1)
-                np.add.at(out[s:e], (np.arange(e - s)[:, None], cols),
-                          delta.reshape(e - s, -1).to("cpu", torch.float64).numpy())
-        return out
-
-    def _split(self, V: np.ndarray) -> tuple:
-        """A ``(p, r)`` matrix as its dense rows ``(p_dense, r)`` and each table ``(V, D, r)`` (tensors)."""
-        vd = torch.as_tensor(V[self._dense_index], dtype=self._acc, device=self.device)
-        vt = {n: torch.as_tensor(V[self._offsets[n]:self._offsets[n] + t.numel()], dtype=self._acc,
-                                 device=self.device).reshape(t.shape[0], t.shape[1], -1)
-              for n, t in ((n, self._theta[n]) for n in self._tables)}
-        return vd, vt
-
-    def gradient_dot(self, data: Dataset, v: np.ndarray) -> np.ndarray:
-        """``g_i · v`` for every row; ``v`` of shape ``(p,)`` or ``(p, r)`` (then ``(n, r)``)."""
-        v = np.asarray(v, dtype=np.float64)
-        V = v.reshape(self.p, -1)
-        vd, vt = self._split(V)
-        out = np.empty((data.n, V.shape[1]))
-        for s, e, G, sparse in self._gradient_chunks(data):
-            acc = G @ vd
-            for name, (idx, delta) in sparse.items():
-                acc = acc + torch.einsum("btd,btdr->br", delta, vt[name][idx])
-            out[s:e] = acc.to("cpu", torch.float64).numpy()
-        return out[:, 0] if v.ndim == 1 else out
-
-    def gradient_sq_norms(self, data: Dataset) -> np.ndarray:
-        """``‖g_i‖²``; a table row touched twice by one sample counts once, with its summed gradient."""
-        out = np.empty(data.n)
-        for s, e, G, sparse in self._gradient_chunks(data):
-            acc = (G * G).sum(dim=1)
-            for idx, delta in sparse.values():
-                same = (idx[:, :, None] == idx[:, None, :]).to(delta.dtype)
-                acc = acc + (torch.einsum("bsd,btd->bst", delta, delta) * same).sum(dim=(1, 2))
-            out[s:e] = acc.to("cpu", torch.float64).numpy()
-        return out
-
-    def mean_gradient(self, data: Dataset) -> np.ndarray:
-        """Gradient of the weighted mean loss ``Σ w_i ℓ_i / Σ w_i`` over ``data``, flat ``(p,)``."""
-        lam = self.score_gradients(data) * (data.weights / data.weights.sum())[:, None]
-        total = {n: torch.zeros_like(t, dtype=self._acc) for n, t in self._theta.items()}
-        for s, e in self.chunks(data):
-            L = torch.as_tensor(lam[s:e], dtype=self.dtype, device=self.device)
-            x = self._x(data, s, e)
-            g = grad(lambda th: (self._call(th, x).reshape(e - s, -1) * L).sum())(self._theta)
-            for n in total:
-                total[n] += g[n].to(self._acc)
-        return self.flat(total)
-
-    def projected_jacobians(self, data: Dataset, projector):
-        """Yield ``(s, e, Ψ)`` with ``Ψ = (∂s_i/∂θ) P`` of shape ``(e − s, K, k)`` (float64), chunk by chunk.
-
-        ``projector`` is a :class:`samplescope.projectors.Projector` over the ``p`` counted parameters;
-        table rows are projected from the rows a sample touches only.
-        """
-        K = self.objective.n_outputs
-        dense = self._dense_projection(projector)
-        for s, e, G, sparse in self._gradient_chunks(data, K, jacobian=True):
-            psi = dense(G)
-            for name, (idx, delta) in sparse.items():
-                uniq, inv = torch.unique(idx, return_inverse=True)
-                D = delta.shape[-1]
-                rows = self._offsets[name] + uniq.cpu().numpy()[:, None] * D + np.arange(D)
-                Pt = torch.as_tensor(projector.rows(rows.reshape(-1)), dtype=self._acc,
-                                     device=self.device).reshape(len(uniq), D, -1)
-                psi = psi + torch.einsum("bktd,btdj->bkj", delta, Pt[inv])
-            yield s, e, psi.to("cpu", torch.float64).numpy()
-
-    def _dense_projection(self, projector):
-        """``G ↦ G P_dense``: ``P``'s rows of the dense parameters, kept on the device when they fit in
-        512 MB (per projector), else generated block by block for every chunk."""
-        key = (projector.seed, projector.k, projector.kind, projector.p)
-        if key in self._projections:
-            Pd = self._projections[key]
-            return lambda G: G @ Pd
-        idx = self._dense_index
-        if len(idx) * projector.k * 4 <= 2**29:
-            Pd = self._projections.setdefault(key, torch.as_tensor(projector.rows(idx), dtype=self._acc,
-                                                                   device=self.device))
-            return lambda G: G @ Pd
-
-        def blocks(G):
-            out = 0
-            for b in range(0, len(idx), 65536):
-                P = torch.as_tensor(projector.rows(idx[b:b + 65536]), dtype=self._acc, device=self.device)
-                out = out + G[..., b:b + 65536] @ P
-            return out
-        return blocks
-
-    # ------------------------------------------------------------------ curvature
-    def _chunk_objective(self, data: Dataset, s: int, e: int, reference: dict | None = None):
-        """``θ ↦ c Σ_{rows s..e} w_i ℓ_i`` and ``s ↦`` the same as a function of the chunk's scores.
-
-        A loss that freezes weights at reference scores (LambdaRank) freezes them at ``reference``
-        (default: the model's parameters), i.e. at the point where derivatives are taken."""
-        x = self._x(data, s, e)
-        y, w = data.y[s:e], data.weights[s:e]
-        b = data.group_bounds if self.objective.grouped else None
-        b = None if b is None else b[(b >= s) & (b <= e)] - s
-        loss = torch_loss(self.objective)
-        at = None
-        if not getattr(self.objective, "smooth", True):
-            with torch.no_grad():
-                out = self._shape_scores(self._call(reference or self._theta, x), e - s)
-            at = out.to("cpu", torch.float64).numpy()
-
-        def of_scores(S):
-            return self.c * loss(y, S.to(self._acc), b, w, at).sum()
-
-        def of_theta(th):
-            return of_scores(self._shape_scores(self._call(th, x), e - s))
-
-        return of_theta, of_scores, x
-
-    def _regulariser(self, th: dict):
-        return 0.5 * sum(self._reg[n] * (th[n].to(self._acc) ** 2).sum() for n in self.names if self._reg[n])
-
-    def hvp_operator(self, data: Dataset, *, curvature: str | None = None, stochastic: bool = False):
-        """The Hessian (or Gauss–Newton matrix) of ``J`` on ``data`` as an operator for the solvers
-        (``stochastic``: LiSSA draws one chunk of ``batch_size`` rows per product)."""
-        return _HessianOperator(self, data, curvature or self.curvature, stochastic)
-
-    def hessian(self, data: Dataset) -> np.ndarray:
-        """The dense Hessian of ``J`` at the parameters, ``(p, p)`` from ``p`` products (``p`` ≤ 8192)."""
-        return dense_hessian(self.hvp_operator(data))
-
-    def hessian_solver(self, data: Dataset, *, method: str = "exact", damping: float = 0.0,
-                       iterations: int | None = None, rank: int | None = None, seed: int = 0):
-        """A solver of ``(H + δI) x = b`` (``exact``, ``cg``, ``lissa`` or ``arnoldi``; see ``models.ihvp``).
-
-        ``exact`` is the pseudo-inverse on the eigenvalues above ``rtol · λ_max`` (``rtol`` 1e-10 in float64,
-        1e-4 in lower precisions): exactly flat directions come out of finite-precision products as round-off
-        and are dropped; negative eigenvalues (a non-convex model, or parameters away from an optimum) are
-        dropped with a warning."""
-        op = self.hvp_operator(data)
-        if method != "exact":
-            return make_solver(method, op, damping=damping, iterations=iterations, rank=rank, seed=seed)
-        solver = EigenSolver(dense_hessian(op) + damping * np.eye(self.p),
-                             rtol=1e-10 if self.dtype == torch.float64 else 1e-4)
-        if solver.negative:
-            warnings.warn(f"the Hessian of the training objective has {solver.negative} negative eigenvalue(s) "
-                          f"(smallest {solver.eigenvalues[0]:.3g}: a non-convex model or parameters away from an "
-                          "optimum); inverting it on its positive eigenvalues only — add damping or use "
-                          "curvature='ggn'", RuntimeWarning, stacklevel=3)
-        return solver
-
-    def group_gradients(self, data: Dataset) -> np.ndarray:
-        """``G_q = Σ_{i∈q} c w_i g_i`` for every query group, ``(n_groups, p)`` (dense: small models)."""
-        b = data.group_bounds
-        if b is None:
-            raise DataError(f"{data.name}: expected query groups (column '{data.group_name}'); found none")
-        gidx = np.repeat(np.arange(len(b) - 1), np.diff(b))
-        scale = self.loss_scale(data)
-        out = np.zeros((len(b) - 1, self.p))
-        for s, e in self.chunks(data, max(1, min(self.batch_size, _GRAD_BUDGET // (8 * self.p)))):
-            np.add.at(out, gidx[s:e], scale[s:e, None] * self.param_gradients(data.subset(np.arange(s, e))))
-        return out
-
-    def hessian_trace(self, data: Dataset, *, probes: int = 64, seed: int = 0) -> float:
-        """``tr(H)``: exact from ``p`` products when ``p`` ≤ 1024, else Hutchinson with Rademacher probes."""
-        op = self.hvp_operator(data)
-        if self.p <= 1024:
-            return float(np.trace(dense_hessian(op)))
-        Z = np.random.default_rng(seed).choice([-1.0, 1.0], size=(self.p, probes))
-        return float(np.einsum("ij,ij->", Z, op.matvec(Z)) / probes)
-
-    def gradient_quadratic(self, data: Dataset, solver) -> np.ndarray:
-        """``g_iᵀ H⁻¹ g_i`` without an ``n × n`` matrix: through ``Uᵀg_i`` for a low-rank solver, else chunk
-        by chunk (``solve`` of the chunk's gradients)."""
-        if hasattr(solver, "low_rank"):
-            U, lam = solver.low_rank
-            Z = self.gradient_dot(data, U).reshape(data.n, -1)
-            return (Z**2 / lam).sum(axis=1)
-        out = np.empty(data.n)
-        for s, e in self.chunks(data, max(1, min(self.batch_size, _GRAD_BUDGET // (8 * self.p)))):
-            G = self.param_gradients(data.subset(np.arange(s, e)))  # whole query groups: same λ_i
-            out[s:e] = np.einsum("ij,ji->i", G, solver.solve(G.T))
-        return out
-
     # ------------------------------------------------------------------ inputs
     def input_gradients(self, data: Dataset) -> np.ndarray:
         """Per-sample ``∂s/∂x`` with respect to the float input rows: ``(n, d)`` or ``(n, d, K)``."""
@@ -592,126 +316,3 @@ class TorchModel(ModelAdapter):
 
     def input_gradient(self) -> np.ndarray:
         raise ModelError("a torch model has no single input gradient; use input_gradients(data)")
-
-    # ------------------------------------------------------------------ training
-    def at_optimum(self, train: Dataset) -> "TorchModel":
-        """With ``polish``: the model moved to the optimum of ``J`` on ``train`` by :meth:`refit`; else itself."""
-        if not self.polish:
-            return self
-        key = train.fingerprint()
-        if key not in self._optimum:
-            self._optimum[key] = self.refit(train)
-        return self._optimum[key]
-
-    def refit(self, data: Dataset) -> "TorchModel":
-        """Minimise ``J`` on ``data`` (its rows and weights) from the current parameters (see the module docs)."""
-        o = {"optimizer": "lbfgs", "max_iter": 500, "tol": 1e-9, "lr": 1e-3, "epochs": 10, "seed": 0,
-             **self.refit_options}
-        theta = {n: t.detach().clone().requires_grad_(True) for n, t in self._theta.items()}
-        leaves = list(theta.values())
-        if o["optimizer"] == "lbfgs":
-            opt = torch.optim.LBFGS(leaves, lr=1.0, max_iter=int(o["max_iter"]), tolerance_grad=float(o["tol"]),
-                                    tolerance_change=1e-15 if self._acc == torch.float64 else 1e-9,
-                                    history_size=50, line_search_fn="strong_wolfe")
-
-            def closure():
-                opt.zero_grad()
-                value = 0.0
-                reg = self._regulariser(theta)
-                if torch.is_tensor(reg):
-                    reg.backward()
-                    value = float(reg.detach())
-                ref = {n: t.detach() for n, t in theta.items()}
-                for s, e in self.chunks(data):
-                    J = self._chunk_objective(data, s, e, ref)[0](theta)
-                    J.backward()
-                    value += float(J.detach())
-                return torch.tensor(value, dtype=self._acc)
-
-            opt.step(closure)
-        elif o["optimizer"] == "adam":
-            opt = torch.optim.Adam(leaves, lr=float(o["lr"]))
-            gen = np.random.default_rng(int(o["seed"]))
-            for _ in range(int(o["epochs"])):
-                perm = data.subset(gen.permutation(data.n)) if not self.objective.grouped else data
-                for s, e in self.chunks(perm):
-                    opt.zero_grad()
-                    ref = {n: t.detach() for n, t in theta.items()}
-                    J = self._chunk_objective(perm, s, e, ref)[0](theta) * (data.n / (e - s)) + self._regulariser(theta)
-                    J.backward()
-                    opt.step()
-        else:
-            raise ModelError(f"refit_options optimizer must be 'lbfgs' or 'adam'; found {o['optimizer']!r}")
-        return self.with_params({n: t.detach() for n, t in theta.items()})
-
-    # ------------------------------------------------------------------ checkpoints
-    def with_state(self, state: dict, what: str = "state_dict") -> "TorchModel":
-        """A copy at the values of a ``state_dict`` (every counted parameter; others and buffers when present)."""
-        if not isinstance(state, dict):
-            raise ModelError(f"{what}: expected a state_dict (name -> tensor); found {type(state).__name__}")
-        missing = [n for n in self.names if n not in state]
-        if missing:
-            raise ModelError(f"{what}: missing parameters {missing[:5]}; expected every counted parameter "
-                             f"({len(self.names)}), found keys {sorted(state)[:5]}")
-        bad = [n for n in self.names if tuple(state[n].shape) != tuple(self._theta[n].shape)]
-        if bad:
-            raise ModelError(f"{what}: parameter '{bad[0]}' has shape {tuple(state[bad[0]].shape)}; expected "
-                             f"{tuple(self._theta[bad[0]].shape)}")
-        m = self.with_params({n: state[n] for n in self.names})
-        m._const = {n: (state[n].detach().to(device=self.device, dtype=v.dtype) if n in state else v)
-                    for n, v in self._const.items()}
-        return m
-
-    def checkpoint_models(self) -> list[tuple["TorchModel", float]]:
-        """``[(model at checkpoint t, η_t), ...]`` from ``checkpoints``; ``[]`` without them."""
-        return [(self.with_state(sd, f"checkpoint {t}"), lr) for t, (sd, lr) in enumerate(self.checkpoints)]
-
-
-class _HessianOperator:
-    """``V ↦ (∇²J) V`` (or the Gauss–Newton ``Jᵀ ∇²_s L J V``) over ``data`` in chunks, numpy in and out."""
-
-    stochastic = False
-
-    def __init__(self, model: TorchModel, data: Dataset, curvature: str, stochastic: bool = False):
-        self.m, self.data, self.curvature, self.p, self.stochastic = model, data, curvature, model.p, stochastic
-
-    def _chunk(self, s: int, e: int, T: dict) -> dict:
-        m = self.m
-        of_theta, of_scores, x = m._chunk_objective(self.data, s, e)
-        theta = m._theta
-        if self.curvature == "hessian":  # reverse-over-reverse: no forward-mode decompositions (much faster)
-            def gv(th, t):
-                g = grad(of_theta)(th)
-                return sum((g[n] * t[n]).sum() for n in g)
-
-            return vmap(grad(gv), in_dims=(None, 0))(theta, T)
-
-        def f(th):
-            return m._shape_scores(m._call(th, x), e - s)
-
-        def one(t):
-            S, JT = jvp(f, (theta,), (t,))
-            _, AJ = jvp(grad(of_scores), (S,), (JT,))
-            return vjp(f, theta)[1](AJ.to(S.dtype))[0]
-
-        return vmap(one)(T)
-
-    def sample_matvec(self, V: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """An unbiased minibatch estimate of ``H V``: one random chunk, scaled by the number of chunks."""
-        chunks = self.m.chunks(self.data)
-        return self.matvec(V, [chunks[int(rng.integers(len(chunks)))]], scale=len(chunks))
-
-    def matvec(self, V: np.ndarray, rows: list | None = None, scale: float = 1.0) -> np.ndarray:
-        m = self.m
-        T = m.unflat(V, dtype=m.dtype)
-        for n, pad in m._padding.items():
-            T[n] = T[n].index_fill(1, torch.tensor([pad], device=m.device), 0.0)
-        total = {n: torch.zeros_like(t, dtype=m._acc) for n, t in T.items()}
-        for s, e in rows if rows is not None else m.chunks(self.data):
-            with warnings.catch_warnings():  # torch's forward-mode decompositions load through torch.jit once
-                warnings.filterwarnings("ignore", category=DeprecationWarning, module="torch")
-                hv = self._chunk(s, e, T)
-            for n in total:
-                total[n] += hv[n].to(m._acc)
-        out = np.stack([m.flat({n: total[n][j] for n in m.names}) for j in range(V.shape[1])], axis=1)
-        return scale * out + m.decay_vector()[:, None] * V
