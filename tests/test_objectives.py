@@ -52,10 +52,10 @@ def fd_hessian(obj, y, s):
 
 
 def test_registry_names():
-    assert sorted(OBJECTIVES) == ["lambdarank", "listnet", "logloss", "ranknet", "softmax", "squared_error"]
+    assert sorted(OBJECTIVES) == ["lambdarank", "listnet", "logloss", "ranknet", "softmax", "squared_error", "xendcg"]
     assert get_objective("softmax", n_classes=5).n_outputs == 5
     with pytest.raises(MethodError, match=r"unknown objective 'hinge'.*\['lambdarank', 'listnet', 'logloss', "
-                                          r"'ranknet', 'softmax', 'squared_error'\]"):
+                                          r"'ranknet', 'softmax', 'squared_error', 'xendcg'\]"):
         get_objective("hinge")
 
 

@@ -36,7 +36,7 @@ SUBPACKAGES = {
     "samplescope.models": ["CAPABILITIES", "LinearModel", "MODEL_FAMILIES", "ModelAdapter", "SKLEARN_MODELS",
                            "TreeEnsemble", "fit_model", "load_model", "wrap_model"],
     "samplescope.objectives": ["LambdaRank", "ListNet", "LogLoss", "OBJECTIVES", "Objective", "RankNet",
-                               "RankingObjective", "SoftmaxCrossEntropy", "SquaredError", "get_objective"],
+                               "RankingObjective", "SoftmaxCrossEntropy", "SquaredError", "XENDCG", "get_objective"],
     "samplescope.result": ["ImportanceResult", "atomic_write"],
     "samplescope.execution": ["Checkpoint", "chunk_ranges", "map_chunks"],
     "samplescope.linalg": ["SymmetricSolver"],

@@ -49,7 +49,8 @@ app = typer.Typer(
 ModelKind = Enum("ModelKind", {k: k for k in SKLEARN_MODELS}, type=str)
 
 _LOSS_NAMES = {"logloss": "log-loss", "softmax": "cross-entropy", "squared_error": "squared error",
-               "lambdarank": "LambdaRank loss", "ranknet": "RankNet loss", "listnet": "ListNet loss"}
+               "lambdarank": "LambdaRank loss", "ranknet": "RankNet loss", "listnet": "ListNet loss",
+               "xendcg": "XE-NDCG loss", "xgb_ndcg": "LambdaRank (NDCG) loss", "xgb_pairwise": "pairwise ranking loss"}
 _TYPES = {"int": int, "float": float, "str": str, "bool": bool, "None": type(None)}
 
 
@@ -426,9 +427,10 @@ def score_cmd(
                                                help="Fit without an intercept.")] = False,
     objective: Annotated[Optional[str], typer.Option("--objective", metavar="NAME", rich_help_panel="Model",
                                                      help="Booster objective: lightgbm binary, regression, "
-                                                     "lambdarank; xgboost binary:logistic, reg:squarederror, "
-                                                     "rank:ndcg, rank:pairwise \\[default: lambdarank / rank:ndcg "
-                                                     "with query groups, binary for 0/1 labels, else "
+                                                     "lambdarank, rank_xendcg; xgboost binary:logistic, "
+                                                     "reg:squarederror, rank:ndcg, rank:pairwise \\[default: "
+                                                     "lambdarank / rank:ndcg with query groups, binary for 0/1 "
+                                                     "labels, else "
                                                      "regression].")] = None,
     model_param: Annotated[Optional[list[str]], typer.Option("--model-param", metavar="KEY=VALUE",
                                                              show_default=False, rich_help_panel="Model",

@@ -9,8 +9,14 @@ booster trained in this process and one loaded from a file are the same adapter.
 | ``binary`` (``sigmoid`` 1, no ``is_unbalance`` / ``scale_pos_weight``) | ``logloss`` |
 | ``regression`` (L2; ``reg_sqrt`` off) | ``squared_error`` |
 | ``lambdarank`` | ``lambdarank`` (truncation level, label gain, normalisation, sigmoid passed on) |
-| ``rank_xendcg`` | ``xendcg`` once samplescope has it (until then a ModelError); LightGBM draws random gammas |
-|  | every round, so its gradients could only be matched in expectation |
+| ``rank_xendcg`` | ``xendcg`` (``objective_seed`` passed on): the loss at the mean gamma; the training rows get |
+|  | each round's own gammas and LightGBM's lambdas (``XENDCG.for_round``), so the trees are reproduced |
+
+``rank_xendcg`` draws new gammas every round from one generator per query, ``Random(objective_seed + q)``
+(``src/objective/rank_objective.hpp``, LightGBM 4.7): training is deterministic whatever ``num_threads`` is, and
+:meth:`TreeEnsemble.rounds` replays round ``t`` exactly on the training rows (queries indexed after rows of
+weight 0 are dropped, as a refit drops them). Bagging by query or position bias draw differently and are
+caught by the Newton check of the tree methods.
 
 With ``boost_from_average`` LightGBM adds the init score ``b`` (binary: ``log(p̄/(1−p̄))``, regression: the
 weighted mean label, both over the training rows) to the first tree's leaf values; the adapter recomputes
@@ -62,7 +68,7 @@ def _objective_for(name: str, p: dict):
             kw["label_gain"] = [float(g) for g in np.atleast_1d(p["label_gain"])]
         return _ranking("lambdarank", name, kw)
     if name == "rank_xendcg":
-        return _ranking("xendcg", name, {})
+        return _ranking("xendcg", name, {"objective_seed": int(p.get("objective_seed", 5))})
     raise ModelError(f"lightgbm: objective '{name}' is not supported; expected one of {list(LIGHTGBM_OBJECTIVES)}")
 
 

@@ -119,6 +119,24 @@ def _listnet(obj, y, s, bounds, w, at=None):
     return _scatter(len(s), I, M, share)
 
 
+def _xendcg(obj, y, s, bounds, w, at=None):
+    """XE-NDCG at the mean gamma (:class:`samplescope.objectives.XENDCG`): ListNet's form with ``P = φ/Σφ``,
+    ``φ = 2^⌊y⌋ − γ̄``."""
+    from samplescope.objectives.ranking.xendcg import _EPS, GAMMA_MEAN
+
+    I, M, Y, W = _padded(y, w, bounds, len(s))
+    V = W > 0
+    dev, dt = s.device, s.dtype
+    Vt = torch.as_tensor(V, device=dev)
+    lowest = torch.full((), torch.finfo(dt).min / 4, dtype=dt, device=dev)
+    S = torch.where(Vt, s[torch.as_tensor(I, device=dev)], lowest)
+    phi = np.where(V, np.exp2(np.trunc(Y)) - GAMMA_MEAN, 0.0)
+    P = torch.as_tensor(phi / np.maximum(_EPS, phi.sum(axis=1, keepdims=True)), dtype=dt, device=dev)
+    Wt = torch.as_tensor(W, dtype=dt, device=dev)
+    share = torch.where(Vt, -Wt * P * torch.log_softmax(S, dim=1), torch.zeros((), dtype=dt, device=dev))
+    return _scatter(len(s), I, M, share)
+
+
 def _log_softmax_np(Z: np.ndarray) -> np.ndarray:
     top = Z.max(axis=1, keepdims=True)
     top = np.where(np.isfinite(top), top, 0.0)
@@ -135,6 +153,7 @@ TORCH_LOSSES: dict[str, Callable] = {
     "ranknet": _ranknet,
     "lambdarank": _lambdarank,
     "listnet": _listnet,
+    "xendcg": _xendcg,
 }
 
 

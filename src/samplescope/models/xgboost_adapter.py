@@ -9,8 +9,15 @@ the same adapter. Objectives:
 |---|---|
 | ``binary:logistic``, ``reg:logistic``, ``binary:logitraw`` (``scale_pos_weight`` 1) | ``logloss`` |
 | ``reg:squarederror`` | ``squared_error`` |
-| ``rank:ndcg`` | ``lambdarank`` |
-| ``rank:pairwise`` | ``ranknet`` |
+| ``rank:ndcg`` | ``xgb_ndcg`` (XGBoost's exact lambdas, :mod:`samplescope.objectives.ranking.xgb_lambdarank`) |
+| ``rank:pairwise`` | ``xgb_pairwise`` (idem: XGBoost 2+'s top-K, normalised pairwise lambdas) |
+
+Ranking: the ``lambdarank_param`` block (``lambdarank_num_pair_per_sample``, ``lambdarank_normalization``,
+``lambdarank_score_normalization``, ``ndcg_exp_gain``) is passed on. Refused with a ModelError:
+``lambdarank_pair_method="mean"`` (pairs drawn by a ``std::minstd_rand`` per query and round, whose
+``uniform_int_distribution`` is the C++ standard library's, not replicated here) and ``lambdarank_unbiased``
+(position biases re-estimated every round). XGBoost's weights are per query group: a ranking dataset's row
+weights must be constant within each query (after rows of weight 0 are dropped) and are passed per group.
 
 The init score is ``base_score`` as a margin (the logit for the logistic objectives), checked against the
 booster's own margin prediction. Leaf values follow ``−η T_α(G)/(H + λ)`` with ``eta``, ``reg_lambda``
@@ -28,9 +35,10 @@ import numpy as np
 import scipy.sparse as sp
 
 from samplescope.data.dataset import Dataset
-from samplescope.errors import DataError, ModelError, require
+from samplescope.errors import DataError, MethodError, ModelError, require
 from samplescope.models.trees import TreeEnsemble
-from samplescope.objectives import LogLoss, SquaredError, get_objective
+from samplescope.objectives import LogLoss, SquaredError
+from samplescope.objectives.ranking import XGBoostNDCG, XGBoostPairwise
 
 __all__ = ["XGBoostModel", "fit_xgboost", "XGBOOST_OBJECTIVES"]
 
@@ -51,18 +59,34 @@ def _objective_for(cfg: dict):
     if name == "reg:squarederror":
         return SquaredError()
     if name in ("rank:ndcg", "rank:pairwise"):
-        ours = "lambdarank" if name == "rank:ndcg" else "ranknet"
-        p = obj.get("lambdarank_param", {})
-        kw = {}
-        k = int(p.get("lambdarank_num_pair_per_sample", 0) or 0)
-        if name == "rank:ndcg" and p.get("lambdarank_pair_method", "topk") == "topk" and 0 < k < 2**32 - 1:
-            kw["truncation_level"] = k
-        try:
-            return get_objective(ours, **kw)
-        except (TypeError, ValueError) as exc:
-            raise ModelError(f"xgboost: objective '{name}' needs samplescope's ranking objective '{ours}'; "
-                             f"it is not available ({exc})") from None
+        return _ranking_objective(name, obj.get("lambdarank_param", {}))
     raise ModelError(f"xgboost: objective '{name}' is not supported; expected one of {list(XGBOOST_OBJECTIVES)}")
+
+
+def _flag(p: dict, key: str, default: bool) -> bool:
+    v = str(p.get(key, int(default))).strip().lower()
+    return v in ("1", "true")
+
+
+def _ranking_objective(name: str, p: dict):
+    """``xgb_ndcg`` / ``xgb_pairwise`` from XGBoost's ``lambdarank_param`` (values are strings in the config)."""
+    method = str(p.get("lambdarank_pair_method", "topk"))
+    if method != "topk":
+        raise ModelError(f"xgboost: objective '{name}' with lambdarank_pair_method='{method}' is not supported; "
+                         "expected 'topk' (the 'mean' method samples pairs at random every round, which is not "
+                         "replicated here)")
+    if _flag(p, "lambdarank_unbiased", False):
+        raise ModelError(f"xgboost: objective '{name}' with lambdarank_unbiased=true is not supported; expected "
+                         "false (the position biases are re-estimated every round)")
+    kw = {"num_pair_per_sample": int(p.get("lambdarank_num_pair_per_sample", 2**32 - 1)),
+          "score_normalization": _flag(p, "lambdarank_score_normalization", True),
+          "normalization": _flag(p, "lambdarank_normalization", True)}
+    if name == "rank:ndcg":
+        kw["exp_gain"] = _flag(p, "ndcg_exp_gain", True)
+    try:
+        return XGBoostNDCG(**kw) if name == "rank:ndcg" else XGBoostPairwise(**kw)
+    except MethodError as exc:
+        raise ModelError(f"xgboost: objective '{name}': {exc}") from None
 
 
 def _nthread(cfg: dict) -> int:
@@ -218,11 +242,25 @@ class XGBoostModel(TreeEnsemble):
 def _train_matrix(data: Dataset, nthread: int):
     xgb = require("xgboost", "gbdt")
     X = data.X.toarray() if sp.issparse(data.X) else data.X
-    d = xgb.DMatrix(X, data.y, weight=data.weight, nthread=nthread)
     sizes = TreeEnsemble.group_sizes(data)
+    weight = data.weight if sizes is None or data.weight is None else _group_weights(data)
+    d = xgb.DMatrix(X, data.y, weight=weight, nthread=nthread)
     if sizes is not None:
         d.set_group(sizes)
     return d
+
+
+def _group_weights(data: Dataset) -> np.ndarray:
+    """One weight per query group (XGBoost's ranking weights): the rows' weights, constant within each group."""
+    w, b = data.weights, data.group_bounds
+    lo, hi = np.minimum.reduceat(w, b[:-1]), np.maximum.reduceat(w, b[:-1])
+    bad = np.flatnonzero(hi - lo > 1e-12 * np.maximum(1.0, hi))
+    if len(bad):
+        g = int(bad[0])
+        raise DataError(f"{data.name}: XGBoost's ranking weights are per query group; expected weights constant "
+                        f"within each group; found {len(bad)} group(s) with varying weights, first group {g} "
+                        f"(rows {int(b[g])}..{int(b[g + 1]) - 1}) with weights {lo[g]:g}..{hi[g]:g}")
+    return hi
 
 
 def fit_xgboost(train: Dataset, *, objective: str | None = None, n_estimators: int = 100, seed: int = 0,

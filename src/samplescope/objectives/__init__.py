@@ -5,15 +5,15 @@ from __future__ import annotations
 from samplescope.errors import MethodError
 from samplescope.objectives.base import Objective
 from samplescope.objectives.logloss import LogLoss
-from samplescope.objectives.ranking import LambdaRank, ListNet, RankingObjective, RankNet
+from samplescope.objectives.ranking import XENDCG, LambdaRank, ListNet, RankingObjective, RankNet
 from samplescope.objectives.softmax import SoftmaxCrossEntropy
 from samplescope.objectives.squared_error import SquaredError
 
 __all__ = ["Objective", "LogLoss", "SquaredError", "SoftmaxCrossEntropy", "RankingObjective", "RankNet",
-           "LambdaRank", "ListNet", "OBJECTIVES", "get_objective"]
+           "LambdaRank", "ListNet", "XENDCG", "OBJECTIVES", "get_objective"]
 
 OBJECTIVES: dict[str, type[Objective]] = {
-    cls.name: cls for cls in (LogLoss, SquaredError, SoftmaxCrossEntropy, RankNet, LambdaRank, ListNet)
+    cls.name: cls for cls in (LogLoss, SquaredError, SoftmaxCrossEntropy, RankNet, LambdaRank, ListNet, XENDCG)
 }
 
 #: LightGBM's parameter names, accepted as aliases (``get_objective("lambdarank", lambdarank_norm=False)``).
@@ -25,7 +25,9 @@ def get_objective(name: str, **kwargs) -> Objective:
 
     ``logloss``, ``squared_error``, ``softmax`` (``n_classes``), and the ranking objectives ``ranknet``
     (``sigmoid``), ``lambdarank`` (``sigmoid``, ``truncation_level`` / ``lambdarank_truncation_level``,
-    ``label_gain``, ``norm`` / ``lambdarank_norm``) and ``listnet`` (no parameters).
+    ``label_gain``, ``norm`` / ``lambdarank_norm``), ``listnet`` (no parameters) and ``xendcg``
+    (``objective_seed``). XGBoost's exact ranking lambdas (``XGBoostNDCG``, ``XGBoostPairwise`` in
+    :mod:`samplescope.objectives.ranking`) belong to its adapter and are not looked up by name.
     """
     try:
         cls = OBJECTIVES[name]
