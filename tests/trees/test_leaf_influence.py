@@ -123,12 +123,8 @@ def test_update_set_is_validated(binary, bad):
         ss.score("leaf_influence", m, train, valid=valid, update_set=bad)
 
 
-def test_leaf_influence_refuses_ranking_and_linear_models(binary):
+def test_leaf_influence_refuses_linear_models(binary):
     train, valid = binary
     with pytest.raises(MethodError, match=r"needs \['tree_structure'\]"):
         ss.score("leaf_influence", ss.fit_model("logistic", train), train, valid=valid)
-    group = np.repeat(np.arange(8), 5)
-    ranked = ss.from_arrays(train.X, train.y, group=group)
-    m = fit("lightgbm", ranked, objective="lambdarank")
-    with pytest.raises(MethodError, match=r"method 'leaf_influence' supports tasks \['binary', 'regression'\]"):
-        ss.score("leaf_influence", m, ranked)
+    # (ranking objectives: tests/trees/test_leaf_influence_ranking.py)

@@ -26,8 +26,36 @@ re-fitting the leaf values with the structure fixed, so it matches that refit to
 check both). tree-influence's ``LeafInfluence`` reports the ``(n_train, n_test)`` matrix for ``w_i = 1``;
 the validation value here is its ω-weighted row mean; the same matrix (transposed, times ``w_i``) is the
 pairwise attribution (``samplescope.methods.pairwise``, ``kind="loss"``; ``kind="score"``:
-``s_j − s_j(without i) ≈ w_i ∂F_j/∂w_i``). Pointwise objectives only (the third derivative of a ranking loss
-couples the documents of a query).
+``s_j − s_j(without i) ≈ w_i ∂F_j/∂w_i``).
+
+Ranking objectives (LambdaRank, RankNet, ListNet, XGBoost's rank:ndcg / rank:pairwise, XE-NDCG)
+------------------------------------------------------------------------------------------------
+``G_{t,l} = Σ_{j∈l} ĝ_j``, ``H_{t,l} = Σ_{j∈l} ĥ_j`` with ``ĝ_j = w_j λ_j``, ``ĥ_j = w_j h_j`` the weighted lambdas
+and diagonal hessians at ``F^t``; now a weight moves (a) the document's own ĝ, ĥ, (b) its query partners' ĝ, ĥ
+directly (pair weights ``√(w_i w_j)``, ListNet's ``Ω = Σ w P``) and (c) every document's ĝ, ĥ through the
+score changes ``J``, coupled within each query. With the per-query blocks of :mod:`._leaf_blocks`
+(``Kg = ∂ĝ/∂s``: the exact Hessian blocks; ``Kh = ∂ĥ/∂s``; ``Wg``, ``Wh`` = ``w_i ∂(ĝ, ĥ)/∂w_i``; LambdaRank's
+|ΔNDCG| frozen — exact a.e., it is piecewise constant — while the smooth score normalisation is differentiated,
+so what is differentiated is the library's own gradient) and ``P_t`` the leaf-sum operator of tree ``t``:
+
+    ∂o_{t,·}/∂θ = −η/(H_{t,·} + λ) · [ P_t (Wg + v Wh) e_i  +  P_t (Kg + v Kh) J_t ]     (per column θ)
+    J_{t+1} = J_t + ∂o_{t,leaf_t(·)}/∂θ
+
+vectorised as dense ``(L_t, n)`` matrices ``C_t = P_t(Kg + v Kh)``, ``E_t = P_t(Wg + v Wh)`` per tree (one
+kernel pass over the padded query blocks; kept for every tree: Σ_t L_t·n doubles, twice that for documents),
+so the walk is ``C_t @ J`` for a chunk of columns. The column
+``θ`` is ``w_i ∂/∂w_i`` (document unit; removing ``i`` is ``Δw_i = −w_i``) or the scale ``c_q`` of all the
+weights of query ``q`` (``unit="query"``; the group's ĝ, ĥ, loss are homogeneous of degree 1 in its weights,
+so the direct term is ``Σ_{j∈l∩q} (ĝ_j + v ĥ_j)``, and ``J`` has one column per query, ``n × Q``). XGBoost divides
+query weights by their mean, a rank-one extra direct term. ``v`` is the Newton value at the recomputed sums
+(LightGBM's sigmoid table moves the stored one by ~1e-5). Targets, as ``loo`` defines them: validation
+``v = −Σ_e ∂L̄_valid/∂F_e · J_e`` (``L̄`` = the weighted mean loss ``Σ_q L_q/Σω``, its gradient with
+LambdaRank's pair weights re-frozen at each score, like the refit's loss), self ``v = Σ_k ∂ℓ_i/∂s_k J_{k}``
+(the document's share, or the query's loss ``L_q``). ``update_set`` as above (``0``: the member's own rows).
+Removing a document sets its pair weights to 0 along ``√w_i`` (first order: half of the pairs' effect) and
+the score normalisation ``1/(0.01 + |s_a − s_b|)`` is far from linear, so removal (ε = 1) can rank differently
+from the derivative; for smooth losses query removal ranks like it (tests). ``unit="query"`` of a pointwise
+model uses the same walk with diagonal blocks (``Kh = w h'``).
 """
 
 from __future__ import annotations
@@ -37,6 +65,7 @@ import scipy.sparse as sp
 
 from samplescope.errors import MethodError
 from samplescope.execution.local import chunk_ranges, map_chunks
+from samplescope.methods._leaf_ranking import ranked_pairwise, ranked_values
 from samplescope.methods.registry import register
 from samplescope.models.trees import third_derivative
 
@@ -98,6 +127,8 @@ def leaf_influence_pairwise(ctx, targets, *, kind: str = "loss", update_set: int
     final model."""
     _check_update_set(update_set)
     m, train = ctx.model, ctx.train
+    if m.objective.grouped:
+        return ranked_pairwise(ctx, targets, kind, int(update_set))
     st = _tree_arrays(m, train)
     Lt = m.leaves(targets)
     P = np.zeros((targets.n, train.n))
@@ -110,12 +141,15 @@ def leaf_influence_pairwise(ctx, targets, *, kind: str = "loss", update_set: int
 
 
 @register("leaf_influence", family="loss", requires=("tree_structure",),
-          cost="update_set=0: O((n + m) T); -1 or k: O(n² T) in chunks of O(n·chunk) memory",
+          cost="update_set=0: O((n + m) T); -1 or k: O(n² T) in chunks of O(n·chunk) memory; ranking: + O(Σ_q m_q² T); "
+               "unit='query': O(n Q T)",
           summary="first-order change of the target loss when the row is removed, tree structures fixed (GBDT)",
-          targets=("validation", "self"), tasks=("binary", "regression"), paper="Sharchilev et al. 2018",
-          pairwise=leaf_influence_pairwise)
+          targets=("validation", "self"), tasks=("binary", "regression", "ranking"), paper="Sharchilev et al. 2018",
+          pairwise=leaf_influence_pairwise, units=("document", "query"), aggregate="native")
 def leaf_influence(ctx, *, update_set: int = -1, chunk_size: int | None = None):
     _check_update_set(update_set)
+    if ctx.model.objective.grouped or ctx.unit == "query":
+        return ranked_values(ctx, int(update_set), chunk_size)
     m, train, valid = ctx.model, ctx.train, ctx.valid
     n, w = train.n, train.weights
     g_final = m.final_gradient(train)

@@ -208,22 +208,33 @@ class TreeEnsemble(ModelAdapter):
                              f"tree; {self.unbound_hint}")
         return self.init_score
 
-    def rounds(self, data: Dataset, *, check: bool = False) -> Iterator[TreeRound]:
+    def rounds(self, data: Dataset, *, check: bool = False, derivatives=None,
+               training: bool | None = None) -> Iterator[TreeRound]:
         """Every boosting round from ``data``'s side, in order: O(n) memory beyond the leaf matrix.
 
         Args:
             data: rows to follow through the rounds.
             check: ``data`` is the training data: compare the stored leaf values with the Newton formula on
                 its rows and warn (once the rounds are exhausted) when they do not match.
+            derivatives: ``derivatives(t, F) -> (g, h)`` replacing the objective's gradient and hessian (per unit
+                weight) at the round's scores, for a caller that computes them along with more in one pass.
+            training: ``data`` holds the rows the booster was trained on (default: ``check``). A stochastic
+                objective (XE-NDCG draws new gammas every round) then gives each round's own gradients
+                (:meth:`round_objective`); other rows (validation targets) get the objective's deterministic loss.
         """
+        training = check if training is None else training
         L = self.leaves(data)
         y, bounds, w = data.y, data.group_bounds, data.weights
         kw = self._weight_kw(data)
         F = np.full(data.n, self._init())
         worst = 0.0
         for t in range(self.n_trees):
-            g = self.objective.gradient(y, F, bounds, **kw)
-            h = self.objective.hessian(y, F, bounds, **kw)
+            if derivatives is None:
+                obj = self.round_objective(t) if training else self.objective
+                g = obj.gradient(y, F, bounds, **kw)
+                h = obj.hessian(y, F, bounds, **kw)
+            else:
+                g, h = derivatives(t, F)
             leaf = L[:, t]
             o = self.outputs(t)
             if check:
@@ -240,6 +251,12 @@ class TreeEnsemble(ModelAdapter):
                     f"to {worst:.3g}; expected agreement to {NEWTON_RTOL:g} (are these the training rows and weights? "
                     "bagging, GOSS, path smoothing or an external init_score also break it). Tree-influence values "
                     "are approximate", RuntimeWarning, stacklevel=3)
+
+    def round_objective(self, t: int) -> Objective:
+        """The objective tree ``t`` was fitted to: ``objective.for_round(t)`` for a stochastic objective (one
+        whose gradients change from round to round, e.g. XE-NDCG's gammas), else the objective itself."""
+        for_round = getattr(self.objective, "for_round", None)
+        return self.objective if for_round is None else for_round(t)
 
     # ------------------------------------------------------------------ the Newton formula
     def leaf_output(self, G: np.ndarray, H: np.ndarray) -> np.ndarray:
