@@ -39,6 +39,9 @@ def _explicit(model, train, B, seed, metric, unit):
                 seen[rows] += 1
     out = np.divide(total, seen, out=np.zeros(width), where=seen > 0)
     out[seen == 0] = out[seen > 0].mean()
+    flat = np.array([np.ptp(train.y[b[q]:b[q + 1]]) == 0 for q in range(len(sizes))])
+    mark = flat if unit == "query" else np.repeat(flat, sizes)
+    out[mark] = out[~mark].mean()  # no preference in the query: neutral
     return out
 
 
@@ -52,6 +55,20 @@ def test_equals_explicit_group_bootstrap(kind, metric, unit):
     want = _explicit(ss.models.wrap_model(model, train), train, 6, 5, metric, unit)
     np.testing.assert_allclose(got.values, want, rtol=1e-10, atol=1e-12)
     assert len(got.values) == (len(train.group_bounds) - 1 if unit == "query" else train.n)
+
+
+def test_degenerate_queries_are_neutral():
+    """A query of one label value (group 2 is built so, group 1 is a single document) would score a perfect
+    0 loss under every model; it gets the mean of the others instead."""
+    train = make_ranking(n_groups=8, seed=4)
+    model = ss.fit_model("linear_ranker", train, objective="ranknet", alpha=0.5)
+    res = ss.score("data_oob", model, train, unit="query", n_estimators=6, seed=1)
+    flat = res.extras["degenerate"].astype(bool)
+    b = train.group_bounds
+    assert flat[1] and flat[2]
+    np.testing.assert_array_equal(flat, [np.ptp(train.y[b[q]:b[q + 1]]) == 0 for q in range(len(b) - 1)])
+    assert (~flat).sum() >= 3
+    np.testing.assert_allclose(res.values[flat], res.values[~flat].mean())
 
 
 def test_out_of_bag_is_per_query():

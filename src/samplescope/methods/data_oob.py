@@ -20,8 +20,9 @@ its loss, see :mod:`samplescope.objectives.ranking`), and a document is out of b
                       loss) or NDCG@k of the query under f_b (metric="ndcg@k"; "ndcg" = the whole list)
     unit="document":  v_i = mean_{b: c_b,q(i) = 0} −ℓ_i(f_b)   (the document's share of its group's loss)
 
-A query whose labels are all equal has loss 0 (and NDCG 1, LightGBM's convention) under every model: it
-gets that constant, i.e. it is neither helpful nor harmful to the others' ranking beyond that.
+A query whose labels are all equal holds no preference: its loss is 0 (and its NDCG 1, LightGBM's convention)
+under every model, which would make it the "best" query of all. It gets the mean value of the other queries
+(documents: of the other documents) instead — neutral — and ``extras["degenerate"]`` marks it.
 """
 
 from __future__ import annotations
@@ -163,4 +164,10 @@ def _data_oob_groups(ctx, n_estimators, metric, k, max_samples):
         oob = (counts[bags] == 0).sum(axis=0)
         seen += oob if by_query else np.repeat(oob, sizes)
         ctx.tick(0)
-    return _finish(total, seen, "query group(s)" if by_query else "document(s)")
+    values, extras, target = _finish(total, seen, "query group(s)" if by_query else "document(s)")
+    y = train.y
+    flat = np.maximum.reduceat(y, b[:-1]) == np.minimum.reduceat(y, b[:-1])  # one label value: no preference
+    mark = flat if by_query else np.repeat(flat, sizes)
+    if mark.any() and (~mark).any():
+        values[mark] = values[~mark].mean()
+    return values, {**extras, "degenerate": mark.astype(np.float64)}, target
