@@ -44,6 +44,7 @@ bench-torch: venv
 	$(BIN)/python benchmarks/run_torch.py --sizes 2000 10000 --out docs/benchmarks-torch.md
 	OPENBLAS_NUM_THREADS=1 $(BIN)/python benchmarks/run_torch_memory.py --sizes 10000 100000 1000000 \
 	  --methods grad_norm tracin trak --out docs/benchmarks-torch.md
+	OPENBLAS_NUM_THREADS=1 $(BIN)/python benchmarks/run_torch_loo.py --n 400 --lam 1 --out docs/benchmarks-torch.md
 
 ## the use-case and method-selection evidence: docs/use-cases.md (cleanlab in .bench/venv-cleanlab), docs/selection.md
 evidence: venv
