@@ -7,29 +7,29 @@ keeps its traceback. The scores file is only ever written by :meth:`ImportanceRe
 
 from __future__ import annotations
 
-import functools
 import inspect
 import json
-import os
-import re
-import threading
 import time
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any, Callable, Optional
+from typing import Annotated, Any, Optional
 
 import numpy as np
 import typer
-from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from samplescope import __version__
-from samplescope.data.readers import TABLE_SUFFIXES, read_any
+from samplescope.data.readers import TABLE_SUFFIXES
 from samplescope.errors import SamplescopeError
 from samplescope.methods import get_method, list_methods, score as score_samples
-from samplescope.models import MODEL_FAMILIES, SKLEARN_MODELS, TREE_MODELS, fit_model, load_model
+from samplescope.models import MODEL_FAMILIES, SKLEARN_MODELS, TREE_MODELS, fit_model
 from samplescope.result import ImportanceResult
+# the shared CLI pieces live in cli_common / cli_models; re-exported here for cli_actions, cli_select and tests
+from samplescope.cli_common import (CLIError, _check_out, _check_type, _columns, _err, _fail, _guard,  # noqa: F401
+                                    _honour_umask, _out, _parse_params, _parse_value, _Progress, _read_user_file)
+from samplescope.cli_models import (_UNITS, _model_file, _parse_model_params, _tree_model,  # noqa: F401
+                                    _tree_options)
 
 __all__ = ["app"]
 
@@ -51,272 +51,6 @@ ModelKind = Enum("ModelKind", {k: k for k in SKLEARN_MODELS}, type=str)
 _LOSS_NAMES = {"logloss": "log-loss", "softmax": "cross-entropy", "squared_error": "squared error",
                "lambdarank": "LambdaRank loss", "ranknet": "RankNet loss", "listnet": "ListNet loss",
                "xendcg": "XE-NDCG loss", "xgb_ndcg": "LambdaRank (NDCG) loss", "xgb_pairwise": "pairwise ranking loss"}
-_TYPES = {"int": int, "float": float, "str": str, "bool": bool, "None": type(None)}
-
-
-class CLIError(SamplescopeError, ValueError):
-    """A bad command-line value that only the CLI can see (output path, --jobs, --param syntax)."""
-
-
-def _out() -> Console:
-    return Console(highlight=False)
-
-
-def _err() -> Console:
-    return Console(stderr=True, highlight=False)
-
-
-def _guard(fn: Callable) -> Callable:
-    """Turn user errors into ``error: ...`` + exit 2, Ctrl-C into exit 130; leave bugs their traceback."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except SamplescopeError as exc:
-            _fail(str(exc))
-        except OSError as exc:  # FileNotFoundError, PermissionError, IsADirectoryError... on user paths
-            where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
-            _fail(f"{where}{exc.strerror or exc}")
-        except KeyboardInterrupt:
-            _err().print(Text("interrupted", style="yellow"))
-            raise typer.Exit(130) from None
-
-    return wrapper
-
-
-def _fail(message: str) -> None:
-    _err().print(Text("error: ", style="bold red") + Text(message, style="red"), soft_wrap=True)
-    raise typer.Exit(2)
-
-
-def _read_user_file(path: Path, **kwargs):
-    """``read_any`` where any ValueError from parsing the file still names the file."""
-    try:
-        return read_any(path, **kwargs)
-    except SamplescopeError:
-        raise
-    except ValueError as exc:
-        raise CLIError(f"{path.name}: could not read the file; found {type(exc).__name__}: {exc}") from None
-
-
-# ------------------------------------------------------------------ option parsing
-def _columns(value: str | None) -> list[str] | None:
-    if value is None:
-        return None
-    cols = [c.strip() for c in value.split(",") if c.strip()]
-    return cols or None
-
-
-def _parse_value(text: str) -> Any:
-    low = text.strip().lower()
-    if low in ("true", "false"):
-        return low == "true"
-    if low in ("none", "null"):
-        return None
-    for cast in (int, float):
-        try:
-            return cast(text)
-        except ValueError:
-            pass
-    return text
-
-
-def _parse_params(items: list[str], method: str) -> dict[str, Any]:
-    """``KEY=VALUE`` strings → a dict, checked against the method's signature before any work."""
-    fn = get_method(method).fn
-    sig = list(inspect.signature(fn).parameters.values())[1:]
-    accepted = {p.name: p for p in sig}
-    out: dict[str, Any] = {}
-    for item in items:
-        key, raw = _key_value(item, "--param", "k=3", out)
-        if key not in accepted:
-            raise CLIError(f"method '{method}' has no parameter '{key}'; "
-                           f"expected one of {sorted(accepted) or '(none)'}")
-        out[key] = _check_type(method, accepted[key], _parse_value(raw), raw)
-    return out
-
-
-def _check_type(method: str, param: inspect.Parameter, value: Any, raw: str) -> Any:
-    ann = param.annotation if isinstance(param.annotation, str) else getattr(param.annotation, "__name__", "")
-    names = [t.strip() for t in str(ann).split("|")]
-    allowed = [_TYPES[t] for t in names if t in _TYPES]
-    if not allowed or len(allowed) != len(names):
-        return value  # unknown annotation: let the method decide
-    if float in allowed and type(value) is int:
-        return float(value) if int not in allowed else value
-    if type(value) in allowed:
-        return value
-    if str in allowed:
-        return raw  # e.g. metric=1 for a text parameter: keep the text
-    raise CLIError(f"--param {param.name}: method '{method}' expects {' or '.join(names)}; found {raw!r}")
-
-
-# ------------------------------------------------------------------ boosted trees (--model lightgbm|xgboost|FILE)
-_UNITS = ("document", "query")
-# set through their own options, never through --model-param
-_RESERVED_MODEL_PARAMS = {"objective": "--objective", "seed": "--seed", "random_state": "--seed"}
-
-
-def _model_file(model: str, kind: str) -> Path | None:
-    """``--model PATH``: an existing file that is not a model name (names win over files in the folder)."""
-    if kind in SKLEARN_MODELS or kind in TREE_MODELS or kind.startswith("torch:"):
-        return None
-    path = Path(model).expanduser()
-    if path.is_dir():
-        raise CLIError(f"{model}: --model must be a model name or a model file; found a directory")
-    return path if path.is_file() else None
-
-
-def _key_value(item: str, flag: str, example: str, seen: dict) -> tuple[str, str]:
-    """Split one ``KEY=VALUE`` option value; a malformed or repeated key is a CLI error."""
-    key, sep, raw = item.partition("=")
-    key = key.strip()
-    if not sep or not re.fullmatch(r"[A-Za-z_]\w*", key):
-        raise CLIError(f"{flag} must be KEY=VALUE (e.g. {flag} {example}); found {item!r}")
-    if key in seen:
-        raise CLIError(f"{flag} {key} is given twice; expected each parameter once")
-    return key, raw
-
-
-def _parse_model_params(items: list[str]) -> dict[str, Any]:
-    """``--model-param KEY=VALUE`` strings → booster parameters (values typed like --param)."""
-    out: dict[str, Any] = {}
-    for item in items:
-        key, raw = _key_value(item, "--model-param", "num_leaves=31", out)
-        if key in _RESERVED_MODEL_PARAMS:
-            raise CLIError(f"--model-param {key}: set it with {_RESERVED_MODEL_PARAMS[key]}; "
-                           "expected another booster parameter")
-        out[key] = _parse_value(raw)
-    return out
-
-
-def _check_lightgbm_params(params: dict[str, Any]) -> None:
-    """Unknown LightGBM parameter names are an error (LightGBM itself only warns and ignores them)."""
-    try:
-        from lightgbm.basic import _ConfigAliases
-
-        known = set(_ConfigAliases._get_all_param_aliases())
-        known |= {a for names in _ConfigAliases._get_all_param_aliases().values() for a in names}
-    except Exception:  # pragma: no cover - lightgbm missing or its private table moved: let LightGBM decide
-        return
-    unknown = sorted(k for k in params if k not in known and k not in ("n_estimators", "num_boost_round"))
-    if unknown:
-        import difflib
-
-        hints = [f"{k} (did you mean {close[0]}?)" if (close := difflib.get_close_matches(k, known, n=1)) else k
-                 for k in unknown]
-        raise CLIError(f"--model-param: LightGBM has no parameter(s) {', '.join(hints)}; expected LightGBM "
-                       "parameter names or n_estimators")
-
-
-def _tree_options(kind: str, objective: str | None, model_params: dict[str, Any], no_intercept: bool) -> None:
-    """Checks of the tree options that need no data."""
-    tree = kind in TREE_MODELS or kind == "file"
-    if not tree:
-        if objective is not None or model_params:
-            used = "--objective" if objective is not None else "--model-param"
-            raise CLIError(f"{used} applies to --model lightgbm, xgboost or a model file; found --model {kind}")
-        return
-    if no_intercept:
-        raise CLIError(f"--no-intercept applies to linear models; found --model {kind}")
-    if kind == "file" and objective is not None:
-        raise CLIError("--objective applies to --model lightgbm or xgboost; a model file holds its own objective")
-    if kind == "lightgbm":
-        _check_lightgbm_params(model_params)
-
-
-def _tree_model(kind: str, path: Path | None, train_ds, objective: str | None, model_params: dict[str, Any],
-                seed: int):
-    """Fit a booster on the training data, or read a native model file (never a pickle)."""
-    if kind == "file":
-        if model_params:  # XGBoost files hold no training parameters; LightGBM refuses them (one line)
-            return load_model(path, train_ds, params=model_params)
-        return load_model(path, train_ds)
-    if kind == "xgboost":
-        import warnings
-
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            fitted = fit_model(kind, train_ds, objective=objective, seed=seed, **model_params)
-        unused = [str(w.message) for w in caught if "not used" in str(w.message)]
-        if unused:
-            found = re.findall(r'"(\w+)"', unused[0]) or [unused[0].strip()[:120]]
-            raise CLIError(f"--model-param: XGBoost did not use {', '.join(found)}; expected XGBoost parameter "
-                           "names or n_estimators")
-        for w in caught:
-            if "not used" not in str(w.message):
-                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-        return fitted
-    return fit_model(kind, train_ds, objective=objective, seed=seed, **model_params)
-
-
-def _check_out(out: Path, inputs: list[Path]) -> None:
-    if out.suffix.lower() != ".parquet":
-        raise CLIError(f"{out}: output must be a .parquet file; found suffix {out.suffix or '(none)'!r}")
-    if out.is_dir():
-        raise CLIError(f"{out}: output must be a file path; found a directory")
-    parent = out.parent if str(out.parent) else Path(".")
-    if not parent.is_dir():
-        raise CLIError(f"{out}: cannot write here; directory '{parent}' does not exist")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise CLIError(f"{out}: cannot write here; directory '{parent}' is not writable")
-    for p in inputs:
-        if p.exists() and out.exists() and out.resolve() == p.resolve():
-            raise CLIError(f"{out}: output would overwrite the input file; expected another path")
-
-
-def _honour_umask(path: Path) -> None:
-    """``atomic_write`` renames a ``mkstemp`` file (mode 0600); give OUT the mode a plain ``open`` would."""
-    umask = os.umask(0)
-    os.umask(umask)
-    try:
-        os.chmod(path, 0o666 & ~umask)
-    except OSError:  # pragma: no cover - e.g. a filesystem without modes
-        pass
-
-
-# ------------------------------------------------------------------ progress
-class _Progress:
-    """A transient rich progress bar on stderr, shown only when the run lasts more than ``delay`` seconds."""
-
-    def __init__(self, total: int, label: str, delay: float = 1.0):
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-        console = _err()
-        self.enabled = console.is_terminal
-        self.total, self.done = total, 0
-        self.bar = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                            TimeElapsedColumn(), console=console, transient=True)
-        self.task = self.bar.add_task(label, total=total)
-        self.lock = threading.Lock()
-        self.started = False
-        self.timer = threading.Timer(delay, self._start) if self.enabled else None
-
-    def _start(self) -> None:
-        with self.lock:
-            if not self.started:
-                self.started = True
-                self.bar.start()
-
-    def __call__(self, k: int) -> None:
-        self.done += int(k)
-        # methods that tick per validation row can pass the training total: fall back to a pulsing bar
-        self.bar.update(self.task, completed=self.done, total=self.total if self.done <= self.total else None)
-
-    def __enter__(self) -> "_Progress":
-        if self.timer is not None:
-            self.timer.daemon = True
-            self.timer.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self.timer is not None:
-            self.timer.cancel()
-        with self.lock:
-            if self.started:
-                self.bar.stop()
-            self.started = True  # a late timer must not start it
 
 
 # ------------------------------------------------------------------ descriptions
