@@ -19,6 +19,14 @@ the model), not by ``n``. Methods and their passes over the source:
 * ``influence``: every Hessian-vector product of a ``cg`` / ``lissa`` / ``arnoldi`` solve is one pass, then
   one pass for the values (self target: ``arnoldi`` or, for small models, ``exact``);
 * ``trak``: one pass to accumulate each checkpoint's ``k × k`` kernel, one for the values.
+
+Checkpoint and resume: with ``checkpoint_dir``, every finished chunk's values and, once computed, the global
+state of a multi-pass method (``influence``'s solved vector, ``trak``'s per-checkpoint ``z`` or ``M⁻¹``) are
+stored there (atomically, keyed by method, parameters, seed, ``batch_rows`` and the model's, validation set's and
+source's fingerprints); rerun the same call after an interruption and it skips the passes and chunks already
+done — same values as an uninterrupted run (a ``trak`` self target then uses the stored ``M⁻¹``, equal to a run
+without checkpoints up to rounding). A checkpoint of another run is ignored with a warning; the run's
+checkpoint is removed once ``out`` is written. See :mod:`samplescope.stream_checkpoint`.
 """
 
 from __future__ import annotations
@@ -37,6 +45,8 @@ from samplescope.data.dataset import Dataset
 from samplescope.errors import DataError, MethodError
 from samplescope.methods.registry import get_method
 from samplescope.models import wrap_model
+from samplescope.models.ihvp import _Solver
+from samplescope.stream_checkpoint import StreamCheckpoint, source_fingerprint
 
 __all__ = ["STREAM_METHODS", "LoaderSource", "ParquetSource", "stream_score"]
 
@@ -156,7 +166,8 @@ class _Writer:
 
 
 def stream_score(method: str, model, source, *, out, valid: Dataset | None = None, seed: int = 0,
-                 batch_rows: int = 65536, progress: Callable[[int], None] | None = None, **params) -> Path:
+                 batch_rows: int = 65536, progress: Callable[[int], None] | None = None,
+                 checkpoint_dir: str | os.PathLike | None = None, **params) -> Path:
     """Value every row of ``source`` with ``method`` and write the values to ``out`` (Parquet) as they come.
 
     Args:
@@ -167,7 +178,10 @@ def stream_score(method: str, model, source, *, out, valid: Dataset | None = Non
         valid: validation data (in memory); values then refer to the validation loss.
         seed: seed of stochastic parts (TRAK's projections, Arnoldi's start).
         batch_rows: chunk size when ``source`` is a Dataset.
-        progress: called with the number of rows finished after each chunk of the last pass.
+        progress: called with the number of rows finished after each chunk of the last pass (chunks restored
+            from a checkpoint included).
+        checkpoint_dir: folder where finished chunks and global state are stored, and an interrupted run with
+            the same arguments resumes from (see :mod:`samplescope.stream_checkpoint`); ``None``: no checkpoint.
         **params: the method's parameters (as for :func:`samplescope.score`).
 
     Returns:
@@ -180,14 +194,33 @@ def stream_score(method: str, model, source, *, out, valid: Dataset | None = Non
     m = wrap_model(model)
     if info.needs_valid and valid is None:
         raise MethodError(f"method '{method}' needs a validation set; none was given")
+    known = {"tracin": {"learning_rate"}, "influence": {"damping", "solver", "iterations", "rank"},
+             "trak": {"proj_dim", "projector", "damping"}}.get(method, set())
+    if set(params) - known:
+        raise MethodError(f"method '{method}' has no parameter(s) {sorted(set(params) - known)}; expected some "
+                          f"of {sorted(known)}")
     t0 = time.perf_counter()
-    per_chunk = _plan(method, m, chunks, valid, seed, params)
+    ck = None
+    if checkpoint_dir is not None:
+        src, chunks = source_fingerprint(source, chunks)
+        cps = m.checkpoint_models() if hasattr(m, "checkpoint_models") else []  # not in the model's fingerprint
+        ck = StreamCheckpoint(checkpoint_dir, {
+            "kind": "stream-v1", "method": method, "params": params, "seed": seed, "batch_rows": int(batch_rows),
+            "model": m.fingerprint(), "checkpoints": [[mt.fingerprint(), eta] for mt, eta in cps],
+            "valid": None if valid is None else valid.fingerprint(), "source": src})
+    per_chunk = _plan(method, m, chunks, valid, seed, params, ck)
     writer, start, digest = _Writer(Path(out)), 0, hashlib.sha256()
     try:
-        for data in chunks:
+        for k, data in enumerate(chunks):
             m.check_data(data)
-            writer.write(start, data, per_chunk(data))
-            digest.update(data.fingerprint().encode())
+            fp = data.fingerprint()
+            values = None if ck is None else ck.load_chunk(k, fp)
+            if values is None:
+                values = per_chunk(data)
+                if ck is not None:
+                    ck.save_chunk(k, values, fp)
+            writer.write(start, data, values)
+            digest.update(fp.encode())
             start += data.n
             if progress:
                 progress(data.n)
@@ -198,19 +231,17 @@ def stream_score(method: str, model, source, *, out, valid: Dataset | None = Non
                            **{f"model.{k}": v for k, v in m.params().items()}},
                 "model_fingerprint": m.fingerprint(), "data_fingerprint": digest.hexdigest()[:16],
                 "seconds": time.perf_counter() - t0, "positive_means": "helpful", "unit": "document"}
-        return writer.close(json.loads(json.dumps(meta, default=str)))
+        path = writer.close(json.loads(json.dumps(meta, default=str)))
     except BaseException:
         writer.abort()
         raise
+    if ck is not None:
+        ck.clear()
+    return path
 
 
-def _plan(method: str, m, chunks, valid, seed: int, params: dict) -> Callable[[Dataset], np.ndarray]:
-    """The global passes a method needs; returns the per-chunk value function."""
-    known = {"tracin": {"learning_rate"}, "influence": {"damping", "solver", "iterations", "rank"},
-             "trak": {"proj_dim", "projector", "damping"}}.get(method, set())
-    if set(params) - known:
-        raise MethodError(f"method '{method}' has no parameter(s) {sorted(set(params) - known)}; expected some "
-                          f"of {sorted(known)}")
+def _plan(method: str, m, chunks, valid, seed: int, params: dict, ck=None) -> Callable[[Dataset], np.ndarray]:
+    """The global passes a method needs (restored from / stored in ``ck``); returns the per-chunk value function."""
     if method == "grad_norm":
         return lambda d: -d.weights * np.sqrt(m.gradient_sq_norms(d))
     if method == "self_loss":
@@ -222,14 +253,29 @@ def _plan(method: str, m, chunks, valid, seed: int, params: dict) -> Callable[[D
         return el2n
     if method == "tracin":
         return _tracin(m, valid, params.get("learning_rate", "auto"))
+    state = None if ck is None else ck.load_state()
     if method == "influence":
-        return _influence(m, chunks, valid, seed, **params)
+        if state is None:
+            state = _influence(m, chunks, valid, seed, storable=ck is not None, **params)
+            state = state if ck is None else ck.save_state(state)
+        return _influence_values(m, state)
     from samplescope.methods import trak
 
-    stages = [(mt, P) + trak.kernel(mt, chunks, valid, P, params.get("damping", 0.0))[:2]
-              for mt, P in trak.ensemble(m, seed, params.get("proj_dim", 2048), params.get("projector", "rademacher"),
-                                         params.get("damping", 0.0))]
-    return lambda d: sum(trak.values(mt, d, P, solve, z) for mt, P, solve, z in stages) / len(stages)
+    damping = params.get("damping", 0.0)
+    stages = trak.ensemble(m, seed, params.get("proj_dim", 2048), params.get("projector", "rademacher"), damping)
+    if state is None:
+        state = {}
+        for t, (mt, P) in enumerate(stages):
+            solve, z = trak.kernel(mt, chunks, valid, P, damping)[:2]
+            # stored: z, or for a self target the explicit M⁻¹ (a closure cannot be saved)
+            state[f"z{t}" if z is not None else f"solve{t}"] = z if z is not None else \
+                (solve if ck is None else solve(np.eye(P.k)))
+        state = state if ck is None else ck.save_state(state)
+
+    def solver(A):  # a self target's solve: the kernel's own, or the stored M⁻¹
+        return A if A is None or callable(A) else (lambda B: A @ B)
+    parts = [(mt, P, solver(state.get(f"solve{t}")), state.get(f"z{t}")) for t, (mt, P) in enumerate(stages)]
+    return lambda d: sum(trak.values(mt, d, P, solve, z) for mt, P, solve, z in parts) / len(parts)
 
 
 def _tracin(m, valid, learning_rate):
@@ -269,13 +315,38 @@ class _StreamOperator:
         return total
 
 
-def _influence(m, chunks, valid, seed, *, damping: float = 0.0, solver: str = "cg", iterations=None, rank=None):
+def _influence(m, chunks, valid, seed, *, storable: bool = False, damping: float = 0.0, solver: str = "cg",
+               iterations=None, rank=None):
+    """The solved state: ``z = (H+δI)⁻¹∇L_valid``; for a self target the solver, or (``storable``) its Arnoldi
+    ``U, λ`` / exact ``H``."""
     from samplescope.models.ihvp import make_solver
 
     if valid is None and solver not in ("arnoldi", "exact"):
         raise MethodError("influence: a streamed self target needs solver='arnoldi' (or 'exact' for small models)")
     S = make_solver(solver, _StreamOperator(m, chunks), damping=damping, iterations=iterations, rank=rank, seed=seed)
     if valid is not None:
-        z = S.solve(m.mean_gradient(valid))
+        return {"z": S.solve(m.mean_gradient(valid))}
+    if not storable:
+        return {"solver": S}
+    return {"U": S.low_rank[0], "lam": S.low_rank[1]} if hasattr(S, "low_rank") else {"H": S.H}
+
+
+class _LowRank(_Solver):
+    """Arnoldi's ``H⁻¹ ≈ U diag(1/λ) Uᵀ`` from its stored ``U, λ`` (the solver's own arithmetic)."""
+
+    def __init__(self, U, lam):
+        self.U, self.lam, self.low_rank, self.p = U, lam, (U, lam), U.shape[0]
+
+    def solve(self, B):
+        return self.U @ ((self.U.T @ B) / (self.lam[:, None] if np.ndim(B) == 2 else self.lam))
+
+
+def _influence_values(m, state: dict):
+    if "z" in state:
+        z = state["z"]
         return lambda d: m.loss_scale(d) * m.gradient_dot(d, z)
+    from samplescope.linalg import SymmetricSolver
+
+    S = state["solver"] if "solver" in state else \
+        _LowRank(state["U"], state["lam"]) if "U" in state else SymmetricSolver(state["H"])
     return lambda d: -m.loss_scale(d) * m.gradient_quadratic(d, S)
