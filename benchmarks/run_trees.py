@@ -566,7 +566,7 @@ def main(argv=None) -> int:
                          ".bench/trees-results/ when there")
     ap.add_argument("--no-peers", action="store_true", help="skip tree-influence (no .bench/venv-treeinf)")
     ap.add_argument("--fidelity-rows", type=int, default=500)
-    ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--seeds", type=int, default=8)
     ap.add_argument("--rounds", type=int, default=100)
     ap.add_argument("--fraction", type=float, default=0.05)
     ap.add_argument("--random-draws", type=int, default=3, help="random removals per seed (their mean is used)")

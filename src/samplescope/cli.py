@@ -119,7 +119,9 @@ _SCORE_HELP = (
     "  samplescope score train.parquet --valid valid.parquet --label click --id impression_id "
     "--model logistic --method influence --out scores.parquet\n\n"
     "  samplescope score train.svm --valid test.svm --model lightgbm --objective lambdarank "
-    "--model-param num_leaves=31 --model-param n_estimators=100 --method boostin --unit query --out q.parquet"
+    "--model-param num_leaves=31 --model-param n_estimators=100 --method boostin --unit query --out q.parquet\n\n"
+    "  samplescope score big.parquet --label click --model torch:mypkg.nets:mlp --checkpoint mlp.pt "
+    "--method grad_norm --stream --batch-rows 100000 --checkpoint-dir ck --out s.parquet"
 )
 
 
@@ -199,6 +201,19 @@ def score_cmd(
                                                        help="Folder where long runs save finished chunks "
                                                        "and resume from; with --model torch:..., a FILE: the "
                                                        "model's weights.")] = None,
+    checkpoint_dir: Annotated[Optional[Path], typer.Option(metavar="DIR", rich_help_panel="Run",
+                                                           help="Folder an interrupted run resumes from, as "
+                                                           "--checkpoint DIR; use it when --checkpoint names a "
+                                                           "torch model's weights (e.g. with --stream).")] = None,
+    stream: Annotated[bool, typer.Option("--stream", rich_help_panel="Streaming",
+                                         help="Read TRAIN (Parquet) in batches and write the values as they come, "
+                                         "for files larger than memory: a trained torch model, methods "
+                                         "grad_norm, el2n, self_loss, tracin, influence, trak; feature columns "
+                                         "must be numeric (text is one-hot encoded over the whole file, which a "
+                                         "stream never reads); --valid is read whole.")] = False,
+    batch_rows: Annotated[Optional[int], typer.Option(metavar="N", min=1, rich_help_panel="Streaming",
+                                                      help="Rows read at a time with --stream \\[default: "
+                                                      "65536].")] = None,
 ) -> None:
     # 1. everything that needs no data: fail before reading or fitting anything
     t0 = time.perf_counter()
@@ -216,6 +231,12 @@ def score_cmd(
         raise CLIError(f"--unit must be one of {list(_UNITS)}; found {unit!r}")
     if unit not in info.units:
         raise CLIError(f"method '{method}' supports --unit {' or '.join(info.units)}; found --unit {unit}")
+    if stream:
+        from samplescope.cli_stream import check_stream_options
+
+        check_stream_options(train, method, unit, model, jobs)
+    elif batch_rows is not None:
+        raise CLIError(f"--batch-rows applies with --stream; found --batch-rows {batch_rows} without it")
     model_params = _parse_model_params(model_param or [])
     _tree_options(kind, objective, model_params, no_intercept)
     if kind.startswith("torch:") and (C is not None or alpha is not None or no_intercept):
@@ -231,10 +252,25 @@ def score_cmd(
     if info.needs_valid and valid is None:
         raise CLIError(f"method '{method}' needs a validation set; expected --valid FILE, found none")
     _check_out(out, [train] + ([valid] if valid is not None else []))
-    if checkpoint is not None and checkpoint.exists() and not checkpoint.is_dir():
-        raise CLIError(f"{checkpoint}: --checkpoint must be a folder; found a file")
+    for flag, ck in (("--checkpoint", checkpoint), ("--checkpoint-dir", checkpoint_dir)):
+        if ck is not None and ck.exists() and not ck.is_dir():
+            raise CLIError(f"{ck}: {flag} must be a folder; found a file")
+    if checkpoint is not None and checkpoint_dir is not None:
+        raise CLIError(f"--checkpoint {checkpoint} and --checkpoint-dir {checkpoint_dir} both name a resume "
+                       "folder; expected one")
+    checkpoint = checkpoint_dir if checkpoint_dir is not None else checkpoint
     if label is None and train.name.lower().endswith(TABLE_SUFFIXES):
         raise CLIError(f"{train.name}: a table needs its label column; expected --label COL, found none")
+
+    if stream:  # 2-3. a torch model and the values, TRAIN read batch by batch
+        from samplescope.cli_stream import stream_scores
+
+        result, fitted = stream_scores(train, valid, label=label, group=group, weight=weight, id=id,
+                                       features=_columns(features), exclude=_columns(exclude), model=kind,
+                                       weights_file=weights_file, method=method, params=params, seed=seed,
+                                       batch_rows=batch_rows or 65536, out=out, checkpoint_dir=checkpoint)
+        _summary(result, fitted, method, f"{train.name} (streamed)", t0, out, top, None)
+        return
 
     # 2. data and model
     opts = dict(label=label, group=group, weight=weight)
@@ -263,15 +299,19 @@ def score_cmd(
         _honour_umask(out)
     except OSError as exc:
         raise CLIError(f"{out}: could not write the scores file; found {exc.strerror or exc}") from None
+    _summary(result, fitted, method, train_ds.name, t0, out, top, train_ds.y if unit == "document" else None)
 
+
+def _summary(result: ImportanceResult, fitted, method: str, name: str, t0: float, out: Path, top: int,
+             labels: np.ndarray | None) -> None:
     con = _out()
-    what = "query groups" if unit == "query" else "rows"
-    con.print(Text.assemble((method, "bold"), f" ({info.family} family) scored {len(result):,} {what} of ",
-                            (train_ds.name, "bold"), f" in {result.seconds:.2f} s ({time.perf_counter() - t0:.2f} s "
+    what = "query groups" if result.unit == "query" else "rows"
+    con.print(Text.assemble((method, "bold"), f" ({result.family} family) scored {len(result):,} {what} of ",
+                            (name, "bold"), f" in {result.seconds:.2f} s ({time.perf_counter() - t0:.2f} s "
                             "with reading and fitting); wrote ", (str(out), "bold")))
     meaning = _meaning(result.target, fitted.objective.name, method)
     con.print(Text.assemble(("target ", "dim"), (result.target, "bold"), ": ", meaning))
-    _print_rows(result, top, train_ds.y if unit == "document" else None)
+    _print_rows(result, top, labels)
 
 
 _METHODS_HELP = (
