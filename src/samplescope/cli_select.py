@@ -21,6 +21,7 @@ from samplescope.cli_actions import (AlphaOpt, COpt, ExcludeOpt, FeaturesOpt, Gr
                                      NoInterceptOpt, SeedOpt, WeightOpt, _check_model_opts, _fit, _need_label,
                                      _read_other, _read_train)
 from samplescope.select import GOALS
+from samplescope.select.table import gain_text
 
 __all__: list[str] = []
 
@@ -108,7 +109,7 @@ def _print_selection(sel) -> None:
         note = "recommended" if m == sel.recommendation else (r.get("excluded") or
                                                               ("reference" if not r["candidate"] else ""))
         table.add_row(Text(m, style="bold green" if m == sel.recommendation else ""), f(r["loo_spearman"]),
-                      f(r["flip_auc"]), f(r["stability"]), f(r["prune_gain"], "{:+.1%}"),
+                      f(r["flip_auc"]), f(r["stability"]), gain_text(r["prune_gain"]),
                       f(r["pred_seconds"], "{:.2g} s"), f(r["score"]), note)
     con.print(table)
     skipped = [m for m in t.index if not t.loc[m, "supported"]]

@@ -87,3 +87,11 @@ def test_no_candidate_in_budget_says_so():
     t = _table(method=["a"], pred_seconds=[50.0])
     pick, _, reasons, _ = recommend(t, GOALS["noise"], budget_s=1, n=100)
     assert pick is None and "cheapest, a" in reasons[0]
+
+
+def test_gain_text_shows_broken_models_as_multiples():
+    from samplescope.select.table import gain_text
+
+    assert gain_text(0.1171) == "+11.7%" and gain_text(-0.05, 2) == "-5.00%"
+    assert gain_text(-14.755) == "−14.8× the base loss"  # removing the rows broke the model
+    assert gain_text(None) == gain_text(float("nan")) == "–"

@@ -18,6 +18,7 @@ import numpy as np
 from samplescope.data.dataset import Dataset
 from samplescope.report.svg import bars_svg, boxes_svg, histogram_svg, lines_svg
 from samplescope.result import ImportanceResult, atomic_write
+from samplescope.select.table import gain_text
 
 __all__ = ["SECTIONS", "write_report", "MEANING"]
 
@@ -214,7 +215,7 @@ def _selection(sel) -> dict:
             "loo": _f(r["loo_spearman"]) + (f" <span class=muted>({int(r['loo_n'])})</span>"
                                             if np.isfinite(r["loo_n"]) else ""),
             "flip": _f(r["flip_auc"]), "stability": _f(r["stability"]),
-            "prune": _f(r["prune_gain" + suffix], "{:+.2%}"), "helpful": _f(r["helpful_drop" + suffix], "{:+.2%}"),
+            "prune": gain_text(r["prune_gain" + suffix], 2), "helpful": gain_text(r["helpful_drop" + suffix], 2),
             "law": r["time_law"] or "–", "sizes": r["sizes"] or "–", "pred": _secs(r["pred_seconds"]),
             "mem": _f(r["pred_memory_mb"], "{:,.0f} MB") if np.isfinite(r["pred_memory_mb"]) and
             r["pred_memory_mb"] >= 1 else ("< 1 MB" if np.isfinite(r["pred_memory_mb"]) else "–"),

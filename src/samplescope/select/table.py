@@ -8,7 +8,7 @@ from samplescope.data.dataset import Dataset
 from samplescope.select.cost import memory_law, time_law
 from samplescope.select.recommend import RANDOM
 
-__all__ = ["build_table", "static_support"]
+__all__ = ["build_table", "static_support", "gain_text"]
 
 
 def build_table(h, registered: list[str], chosen: set, n_full: int):
@@ -71,3 +71,19 @@ def static_support(info, adapter, train: Dataset, valid: Dataset | None) -> str:
     if not info.weights and train.weight is not None and not np.allclose(train.weight, train.weight[0]):
         return "does not use sample weights, and the data has non-uniform weights"
     return ""
+
+
+def gain_text(v, digits: int = 1) -> str:
+    """A removal-curve gain (a share of the model's validation loss on all rows) for people: ``+11.7%``; beyond
+    ±100 % as a multiple, ``−14.8× the base loss`` (removing those rows broke the model, e.g. took away every
+    positive), which a percentage such as −1475.5 % hides."""
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        return "–"
+    if not np.isfinite(x):
+        return "–"
+    if abs(x) >= 1.0:
+        return f"{'+' if x > 0 else '−'}{abs(x):.1f}× the base loss"
+    return f"{x:+.{digits}%}"
+
