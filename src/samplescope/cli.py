@@ -241,6 +241,9 @@ def score_cmd(
     _tree_options(kind, objective, model_params, no_intercept)
     if kind.startswith("torch:") and (C is not None or alpha is not None or no_intercept):
         raise CLIError(f"--C, --alpha and --no-intercept apply to linear models; found --model {kind}")
+    if kind.startswith("torch:") and checkpoint is not None and not checkpoint.exists():
+        raise CLIError(f"{checkpoint}: --checkpoint names the torch model's weights file; found no such file "
+                       "(a folder to resume a long run from: --checkpoint-dir DIR)")
     weights_file = checkpoint if kind.startswith("torch:") and checkpoint is not None and checkpoint.is_file() else None
     checkpoint = None if weights_file is not None else checkpoint
     if C is not None and not C > 0:

@@ -38,10 +38,11 @@ def _explicit(model, train, B, seed, metric, unit):
                 total[rows] -= fit.objective.loss(train.y, s, b, weight=train.weight)[rows]
                 seen[rows] += 1
     out = np.divide(total, seen, out=np.zeros(width), where=seen > 0)
-    out[seen == 0] = out[seen > 0].mean()
-    flat = np.array([np.ptp(train.y[b[q]:b[q + 1]]) == 0 for q in range(len(sizes))])
-    mark = flat if unit == "query" else np.repeat(flat, sizes)
-    out[mark] = out[~mark].mean()  # no preference in the query: neutral
+    w = train.weights
+    flat = np.array([np.unique(train.y[b[q]:b[q + 1]][w[b[q]:b[q + 1]] > 0]).size < 2 for q in range(len(sizes))])
+    mark = flat if unit == "query" else np.repeat(flat, sizes) | (w == 0)
+    fill = mark | (seen == 0)
+    out[fill] = out[~fill].mean()  # no preference in the query, or never out of bag: neutral
     return out
 
 
@@ -69,6 +70,23 @@ def test_degenerate_queries_are_neutral():
     np.testing.assert_array_equal(flat, [np.ptp(train.y[b[q]:b[q + 1]]) == 0 for q in range(len(b) - 1)])
     assert (~flat).sum() >= 3
     np.testing.assert_allclose(res.values[flat], res.values[~flat].mean())
+
+
+@pytest.mark.parametrize("unit", ["query", "document"])
+def test_zero_weights_are_neutral(unit):
+    """A query of weight 0 and a document of weight 0 are absent: loss 0 under every model, not "best"."""
+    base = make_ranking(n_groups=9, seed=3, degenerate=False)
+    w = np.ones(base.n)
+    b = base.group_bounds
+    w[b[2]:b[3]] = 0.0  # query 2
+    w[b[4]] = 0.0  # the first document of query 4
+    train = base.with_weight(w)
+    model = ss.fit_model("linear_ranker", train, objective="ranknet", alpha=0.5)
+    res = ss.score("data_oob", model, train, unit=unit, n_estimators=6, seed=0)
+    zero = np.array([2]) if unit == "query" else np.r_[np.arange(b[2], b[3]), b[4]]
+    assert res.extras["degenerate"][zero].all()
+    np.testing.assert_allclose(res.values[zero], res.values[res.extras["degenerate"] == 0].mean())
+    assert res.values.argmax() not in zero
 
 
 def test_out_of_bag_is_per_query():

@@ -105,6 +105,12 @@ def test_what_cannot_stream_is_one_line_and_exit_2(files, tmp_path):
     assert _invoke(args + ["--exclude", "city"]).exit_code == 0
     _one_line_error(_invoke(_args(files, out, "grad_norm", *stream, "--features", "a,zz")),
                     "expected feature column 'zz'")
+    for extra in ([], stream):  # a mistyped weights file is an error, never an untrained model nor a new folder
+        args = _args(files, out, "grad_norm", *extra)
+        args[args.index("--checkpoint") + 1] = str(tmp_path / "nope.pt")
+        _one_line_error(_invoke(args), "nope.pt: --checkpoint names the torch model's weights file",
+                        "found no such file", "--checkpoint-dir")
+        assert not (tmp_path / "nope.pt").exists()
     assert not out.exists() or _invoke(["show", str(out)]).exit_code == 0
 
 

@@ -20,9 +20,11 @@ its loss, see :mod:`samplescope.objectives.ranking`), and a document is out of b
                       loss) or NDCG@k of the query under f_b (metric="ndcg@k"; "ndcg" = the whole list)
     unit="document":  v_i = mean_{b: c_b,q(i) = 0} −ℓ_i(f_b)   (the document's share of its group's loss)
 
-A query whose labels are all equal holds no preference: its loss is 0 (and its NDCG 1, LightGBM's convention)
-under every model, which would make it the "best" query of all. It gets the mean value of the other queries
-(documents: of the other documents) instead — neutral — and ``extras["degenerate"]`` marks it.
+A query whose labels are all equal (among its documents of positive weight; a query of weight 0 has none)
+holds no preference: its loss is 0 (and its NDCG 1, LightGBM's convention) under every model, which would make
+it the "best" query of all; so would a document of weight 0 (absent). They get the mean value of the other
+queries (documents) instead — neutral — and ``extras["degenerate"]`` marks them; the mean given to units that
+were never out of bag leaves them out too.
 """
 
 from __future__ import annotations
@@ -122,13 +124,16 @@ def data_oob(ctx, *, n_estimators: int = 200, metric: str = "loss", max_samples:
     return _finish(total, seen, "sample(s)")
 
 
-def _finish(total, seen, what):
+def _finish(total, seen, what, neutral=None):
+    """Mean out-of-bag score; units never out of bag (and ``neutral`` ones) get the mean of the others."""
     never = seen == 0
     values = np.divide(total, seen, out=np.zeros_like(total), where=~never)
     if never.any():
         warnings.warn(f"data_oob: {int(never.sum())} {what} were in every bag; they get the mean value. "
                       "Raise n_estimators", RuntimeWarning, stacklevel=3)
-        values[never] = values[~never].mean() if (~never).any() else 0.0
+    fill = never if neutral is None else never | neutral
+    if fill.any():
+        values[fill] = values[~fill].mean() if (~fill).any() else 0.0
     return values, {"oob_count": seen}, "out-of-bag"
 
 
@@ -164,10 +169,12 @@ def _data_oob_groups(ctx, n_estimators, metric, k, max_samples):
         oob = (counts[bags] == 0).sum(axis=0)
         seen += oob if by_query else np.repeat(oob, sizes)
         ctx.tick(0)
-    values, extras, target = _finish(total, seen, "query group(s)" if by_query else "document(s)")
-    y = train.y
-    flat = np.maximum.reduceat(y, b[:-1]) == np.minimum.reduceat(y, b[:-1])  # one label value: no preference
-    mark = flat if by_query else np.repeat(flat, sizes)
-    if mark.any() and (~mark).any():
-        values[mark] = values[~mark].mean()
+    # no preference to learn from: fewer than two label values among the query's documents of positive weight
+    # (a query of weight 0 has none), and documents of weight 0 (absent from their query); their score would
+    # be a perfect 0 loss / NDCG 1 under every model
+    present = train.weights > 0
+    hi = np.maximum.reduceat(np.where(present, train.y, -np.inf), b[:-1])
+    lo = np.minimum.reduceat(np.where(present, train.y, np.inf), b[:-1])
+    mark = (hi <= lo) if by_query else (np.repeat(hi <= lo, sizes) | ~present)
+    values, extras, target = _finish(total, seen, "query group(s)" if by_query else "document(s)", mark)
     return values, {**extras, "degenerate": mark.astype(np.float64)}, target
