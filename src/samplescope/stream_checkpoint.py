@@ -26,6 +26,7 @@ import json
 import os
 import shutil
 import warnings
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -75,6 +76,10 @@ class StreamCheckpoint:
         self.dir = root / f"{_PREFIX}{digest}"
         if not (self.dir / "key.json").is_file():
             self._warn_others(root)
+
+    def _ensure(self) -> None:
+        """Create the run's folder and its key on the first save (a run that fails before it leaves nothing)."""
+        if not (self.dir / "key.json").is_file():
             self.dir.mkdir(parents=True, exist_ok=True)
             atomic_write(self.dir / "key.json", lambda tmp: Path(tmp).write_text(json.dumps(self.key, indent=1)))
 
@@ -97,12 +102,18 @@ class StreamCheckpoint:
         path = self.dir / "state.npz"
         if not path.is_file():
             return None
-        with np.load(path, allow_pickle=False) as f:
-            return {k: f[k] for k in f.files}
+        try:
+            with np.load(path, allow_pickle=False) as f:
+                return {k: f[k] for k in f.files}
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile):  # damaged (e.g. not written by us): redo it
+            warnings.warn(f"{path}: unreadable checkpoint state; recomputing it", UserWarning, stacklevel=3)
+            path.unlink(missing_ok=True)
+            return None
 
     def save_state(self, state: dict) -> dict:
         """Store ``state`` (name → array); returns it as it will be read back."""
         arrays = {k: np.asarray(v, dtype=np.float64) for k, v in state.items()}
+        self._ensure()
         atomic_write(self.dir / "state.npz", lambda tmp: _savez(tmp, arrays))
         return arrays
 
@@ -111,8 +122,14 @@ class StreamCheckpoint:
         path = self.dir / f"chunk-{k:06d}.npz"
         if not path.is_file():
             return None
-        with np.load(path, allow_pickle=False) as f:
-            values, fp = f["values"], str(f["fingerprint"])
+        try:
+            with np.load(path, allow_pickle=False) as f:
+                values, fp = f["values"], str(f["fingerprint"])
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile):  # damaged: value this chunk again
+            warnings.warn(f"{path}: unreadable checkpointed chunk; valuing chunk {k} again", UserWarning,
+                          stacklevel=3)
+            path.unlink(missing_ok=True)
+            return None
         if fp != fingerprint:
             self.clear()
             raise DataError(f"chunk {k} of the source differs from the one checkpointed in {self.dir} (the source "
@@ -121,6 +138,7 @@ class StreamCheckpoint:
 
     def save_chunk(self, k: int, values: np.ndarray, fingerprint: str) -> None:
         arrays = {"values": np.asarray(values, dtype=np.float64), "fingerprint": np.array(fingerprint)}
+        self._ensure()
         atomic_write(self.dir / f"chunk-{k:06d}.npz", lambda tmp: _savez(tmp, arrays))
 
     def clear(self) -> None:

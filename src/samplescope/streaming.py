@@ -284,7 +284,8 @@ def _tracin(m, valid, learning_rate):
     cps = m.checkpoint_models() if hasattr(m, "checkpoint_models") else []
     if not cps:
         if learning_rate == "auto":
-            raise MethodError("tracin: streaming needs learning_rate as a number (or the model's checkpoints)")
+            raise MethodError("tracin: streaming needs learning_rate as a number (CLI: --param learning_rate=0.01) "
+                              "or a model with training checkpoints; found learning_rate='auto' and none")
         cps = [(m, _number(learning_rate))]
     elif learning_rate != "auto":
         cps = [(mt, _number(learning_rate)) for mt, _ in cps]
@@ -322,7 +323,8 @@ def _influence(m, chunks, valid, seed, *, storable: bool = False, damping: float
     from samplescope.models.ihvp import make_solver
 
     if valid is None and solver not in ("arnoldi", "exact"):
-        raise MethodError("influence: a streamed self target needs solver='arnoldi' (or 'exact' for small models)")
+        raise MethodError(f"influence: a streamed self target (no validation set) needs solver='arnoldi' (or 'exact' "
+                          f"for small models); found solver={solver!r}")
     S = make_solver(solver, _StreamOperator(m, chunks), damping=damping, iterations=iterations, rank=rank, seed=seed)
     if valid is not None:
         return {"z": S.solve(m.mean_gradient(valid))}

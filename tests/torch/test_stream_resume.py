@@ -184,3 +184,20 @@ def test_training_checkpoints_are_part_of_the_key(problem, tmp_path, counts):
     ref = stream_score("trak", m, train, out=tmp_path / "r.parquet", valid=valid, batch_rows=ROWS, proj_dim=5)
     np.testing.assert_array_equal(ImportanceResult.read_parquet(out).values,
                                   ImportanceResult.read_parquet(ref).values)
+
+
+def test_a_damaged_chunk_is_valued_again_and_a_failed_run_leaves_nothing(problem, tmp_path, counts):
+    m, train, _ = problem
+    ck, out = tmp_path / "ck", tmp_path / "s.parquet"
+    with pytest.raises(KeyboardInterrupt):
+        stream_score("grad_norm", m, train, out=out, checkpoint_dir=ck, batch_rows=ROWS, progress=_stop_after(2))
+    (folder,) = ck.iterdir()
+    (folder / "chunk-000001.npz").write_text("not a checkpoint")  # e.g. a disk that filled up
+    counts["rows"].clear()
+    with pytest.warns(UserWarning, match="unreadable checkpointed chunk; valuing chunk 1 again"):
+        got = stream_score("grad_norm", m, train, out=out, checkpoint_dir=ck, batch_rows=ROWS)
+    assert counts["rows"] == [13, 13, 11]  # chunk 0 from the checkpoint, 1 again, 2 and 3 new
+    close(ImportanceResult.read_parquet(got).values, ss.score("grad_norm", m, train).values, TORCH["autograd"])
+    with pytest.raises(ss.MethodError):  # refused before anything is computed: no folder left behind
+        stream_score("tracin", m, train, out=tmp_path / "t.parquet", checkpoint_dir=ck, batch_rows=ROWS)
+    assert list(ck.iterdir()) == []
