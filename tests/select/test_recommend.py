@@ -89,9 +89,9 @@ def test_no_candidate_in_budget_says_so():
     assert pick is None and "cheapest, a" in reasons[0]
 
 
-def test_gain_text_shows_broken_models_as_multiples():
+def test_gain_text_drops_false_precision_beyond_100_percent():
     from samplescope.select.table import gain_text
 
     assert gain_text(0.1171) == "+11.7%" and gain_text(-0.05, 2) == "-5.00%"
-    assert gain_text(-14.755) == "−14.8× the base loss"  # removing the rows broke the model
+    assert gain_text(-14.7552) == "-1,476%" and gain_text(1.5) == "+150%"  # removing the rows broke the model
     assert gain_text(None) == gain_text(float("nan")) == "–"

@@ -74,16 +74,14 @@ def static_support(info, adapter, train: Dataset, valid: Dataset | None) -> str:
 
 
 def gain_text(v, digits: int = 1) -> str:
-    """A removal-curve gain (a share of the model's validation loss on all rows) for people: ``+11.7%``; beyond
-    ±100 % as a multiple, ``−14.8× the base loss`` (removing those rows broke the model, e.g. took away every
-    positive), which a percentage such as −1475.5 % hides."""
+    """A removal-curve gain (the loss difference from random removal, as a share of the model's validation loss
+    on all rows) for people: ``+11.7%``; beyond ±100 % without decimals and with thousands separators,
+    ``-1,476%`` (removing those rows broke the model, e.g. took away every positive), where ``-1475.52%``
+    suggests a precision it does not have."""
     try:
         x = float(v)
     except (TypeError, ValueError):
         return "–"
     if not np.isfinite(x):
         return "–"
-    if abs(x) >= 1.0:
-        return f"{'+' if x > 0 else '−'}{abs(x):.1f}× the base loss"
-    return f"{x:+.{digits}%}"
-
+    return f"{x:+,.0%}" if abs(x) >= 1.0 else f"{x:+.{digits}%}"
