@@ -12,7 +12,7 @@ Small problems skip the per-product passes: an iterative solver runs on the expl
 less than the products the solver would make — the Gauss–Newton matrix of a model without sparse tables,
 ``G = Σ_i J_iᵀ (c w_i A_i) J_i + diag(λ)`` (``J_i = ∂s_i/∂θ``, ``A_i = ∂²ℓ_i/∂s_i²``), from per-sample
 Jacobians and one symmetric rank-``n`` update (``syrk``), when ``p ≤ 4096`` and ``p ≤ 32 ×`` the products;
-the Hessian from ``p`` products batched under one ``vmap`` when ``p ≤ 256`` and ``p ≤ 8 ×`` the products.
+the Hessian from ``p`` products batched under ``vmap`` (256 at a time) when ``p ≤ 1024`` and ``p ≤ 8 ×`` the products.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from samplescope.models.torch_objectives import torch_loss  # noqa: E402
 __all__ = ["Curvature"]
 
 _DENSE_GGN_P, _DENSE_GGN_RATIO = 4096, 32  # explicit Gauss–Newton matrix from Jacobians: p and p / products
-_DENSE_HVP_P, _DENSE_HVP_RATIO = 256, 8  # explicit Hessian from one vmap of p products
+_DENSE_HVP_P, _DENSE_HVP_RATIO = 1024, 8  # explicit Hessian from batched products (256 per vmap)
 
 
 def _products(method: str, p: int, iterations: int | None, rank: int | None) -> int:
