@@ -90,6 +90,7 @@ def data_oob(ctx, *, n_estimators: int = 200, metric: str = "loss", max_samples:
 
     if isinstance(model, LinearModel):
         m = model.at_optimum(train)
+        train = _sparse_copy(train)  # every bag's Hessians: X̃ᵀ diag(d) X̃ costs O(nnz·p) sparse, O(n p²) dense
         solver = m.hessian_solver(train)
         Xt = m.design(train)
         w = m.effective_weights(train)
@@ -122,6 +123,19 @@ def data_oob(ctx, *, n_estimators: int = 200, metric: str = "loss", max_samples:
         seen += (counts[bags] == 0).sum(axis=0)
         ctx.tick(0)
     return _finish(total, seen, "sample(s)")
+
+
+def _sparse_copy(data, max_density: float = 0.25):
+    """``data`` with its features as CSR when a dense matrix is mostly zeros (one-hot encodings): the same
+    values, while the per-bag Hessians and scores cost O(nnz) instead of O(n p) per column."""
+    import dataclasses
+
+    import scipy.sparse as sp
+
+    X = data.X
+    if sp.issparse(X) or X.ndim != 2 or X.size < 100_000 or np.count_nonzero(X) > max_density * X.size:
+        return data
+    return dataclasses.replace(data, X=sp.csr_matrix(X), _fp=[])
 
 
 def _finish(total, seen, what, neutral=None):
