@@ -41,3 +41,21 @@ def explicit_loo(m, train, valid, rows) -> np.ndarray:
         w[i] = 0.0
         out.append(loss(m.refit(train.with_weight(w))) - base)
     return np.array(out)
+
+
+def assert_boostin_and_loo_match(m, train, valid) -> None:
+    """``boostin`` against :func:`explicit_boostin` and ``loo`` against :func:`explicit_loo` on four rows."""
+    import warnings
+
+    import samplescope as ss
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        bi = ss.score("boostin", m, train, valid=valid)
+    lo = ss.score("loo", m, train, valid=valid)
+    # against the recursion written out (each round's own lambdas) and against one retraining per row
+    np.testing.assert_allclose(bi.values, explicit_boostin(m, train, valid), rtol=1e-9, atol=1e-12)
+    rows = [0, 9, 17, len(lo.values) - 1]
+    np.testing.assert_allclose(lo.values[rows], explicit_loo(m, train, valid, rows), rtol=1e-9, atol=1e-12)
+    assert np.any(bi.values != 0) and np.any(lo.values != 0)
+
