@@ -116,6 +116,27 @@ def prepare(n: int, folder: Path, only=None) -> dict:
     return out
 
 
+def timed(results: dict, key: str, fn) -> None:
+    """``results[key]`` = wall seconds and the values of ``fn()``, or its error (a peer's failure is a result);
+    a run over ``BUDGET_S`` is stopped by SIGALRM."""
+    import signal
+
+    def timeout(*_):
+        raise TimeoutError(f"over {BUDGET_S} s")
+
+    signal.signal(signal.SIGALRM, timeout)
+    signal.alarm(BUDGET_S)
+    t0 = time.perf_counter()
+    try:
+        v = np.asarray(fn(), dtype=np.float64).reshape(-1)
+        results[key] = {"seconds": time.perf_counter() - t0, "values": v.tolist()}
+    except Exception as exc:  # noqa: BLE001 - a peer's failure is a result
+        results[key] = {"seconds": time.perf_counter() - t0, "error": f"{type(exc).__name__}: {str(exc)[:200]}"}
+    finally:
+        signal.alarm(0)
+    print(f"{key}: {results[key]['seconds']:.2f} s {results[key].get('error', '')}", file=sys.stderr, flush=True)
+
+
 # ------------------------------------------------------------------ peers (.bench/venv-torchpeers)
 def peers(folder: Path, only: list[str], rows=None) -> None:
     import warnings
@@ -139,26 +160,8 @@ def peers(folder: Path, only: list[str], rows=None) -> None:
     torch.func.jvp(lambda t: t.sin(), (torch.ones(2),), (torch.ones(2),))
 
     def run(lib, model, label, fn):
-        if lib not in only or not selected(model, label, rows):
-            return
-        import signal
-
-        def timeout(*_):
-            raise TimeoutError(f"over {BUDGET_S} s")
-
-        signal.signal(signal.SIGALRM, timeout)
-        signal.alarm(BUDGET_S)
-        t0 = time.perf_counter()
-        try:
-            v = np.asarray(fn(), dtype=np.float64).reshape(-1)
-            results[f"{lib}|{model}|{label}"] = {"seconds": time.perf_counter() - t0, "values": v.tolist()}
-        except Exception as exc:  # noqa: BLE001 - a peer's failure is a result
-            results[f"{lib}|{model}|{label}"] = {"seconds": time.perf_counter() - t0,
-                                                  "error": f"{type(exc).__name__}: {str(exc)[:160]}"}
-        finally:
-            signal.alarm(0)
-        print(f"{lib} {model} {label}: {time.perf_counter() - t0:.1f} s "
-              f"{results[f'{lib}|{model}|{label}'].get('error', '')}", file=sys.stderr, flush=True)
+        if lib in only and selected(model, label, rows):
+            timed(results, f"{lib}|{model}|{label}", fn)
 
     mean_bce = torch.nn.BCEWithLogitsLoss()
 

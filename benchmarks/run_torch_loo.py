@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run_torch import D, N_VALID, PEER_PY, make_data  # noqa: E402
+from run_torch import D, N_VALID, PEER_PY, make_data, timed  # noqa: E402
 
 HIDDEN, TOL, BUDGET_S = 8, 1e-10, 600
 ADAM_LR, ADAM_STEPS = 1e-2, (100, 200, 300)
@@ -55,25 +55,6 @@ def dump(obj, path: Path) -> None:
         fh.write(obj) if isinstance(obj, str) else json.dump(obj, fh)
     os.chmod(tmp, 0o644)
     os.replace(tmp, path)
-
-
-def timed(results: dict, key: str, fn) -> None:
-    """``results[key]`` = wall seconds and the values of ``fn()``, or its error (a failure is a result)."""
-    import signal
-
-    def timeout(*_):
-        raise TimeoutError(f"over {BUDGET_S} s")
-    signal.signal(signal.SIGALRM, timeout)
-    signal.alarm(BUDGET_S)
-    t0 = time.perf_counter()
-    try:
-        v = np.asarray(fn(), dtype=np.float64).reshape(-1)
-        results[key] = {"seconds": time.perf_counter() - t0, "values": v.tolist()}
-    except Exception as exc:  # noqa: BLE001
-        results[key] = {"seconds": time.perf_counter() - t0, "error": f"{type(exc).__name__}: {str(exc)[:200]}"}
-    finally:
-        signal.alarm(0)
-    print(f"{key}: {results[key]['seconds']:.2f} s {results[key].get('error', '')}", file=sys.stderr, flush=True)
 
 
 # ------------------------------------------------------------------ exact optimum and refit-LOO (flat θ)
